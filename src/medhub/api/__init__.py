@@ -1,0 +1,1 @@
+"""The HTTP API: a thin door over the domains. Not built yet."""

@@ -1,0 +1,9 @@
+"""CLI commands for the views domain (thin wrappers; the work happens in medhub.views)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this module's commands to the root app."""

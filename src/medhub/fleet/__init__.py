@@ -1,0 +1,1 @@
+"""The accelerator fleet: sites, devices, workloads, scheduling policies, simulator, Ray backend."""

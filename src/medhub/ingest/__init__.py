@@ -1,0 +1,1 @@
+"""Format readers, validation, quarantine and the resumable batch pipeline."""

@@ -1,0 +1,1 @@
+"""Keys and pseudonyms, the linkage unit, de-identification and re-identification risk."""

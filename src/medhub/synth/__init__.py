@@ -1,0 +1,1 @@
+"""Deterministic synthetic hospitals (FHIR, DICOM, ECG) for the demo and tests."""

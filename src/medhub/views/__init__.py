@@ -1,0 +1,1 @@
+"""SQL on FHIR v2: ViewDefinition parsing, FHIRPath, compilation to SQL."""

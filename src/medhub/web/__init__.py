@@ -1,0 +1,1 @@
+"""The web console: a thin door over the domains. Not built yet."""
