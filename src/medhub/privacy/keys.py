@@ -1,0 +1,116 @@
+"""The key store: one 32-byte random secret per (source, purpose), kept under settings.key_dir.
+
+Keys are created on first use (atomically, mode 0600, in a 0700 folder) and never written
+anywhere else. The store refuses a key folder inside or around the hub home, so that keys
+never sit beside the data they protect.
+
+Purposes used by the gate: "pseudonym" (identifiers), "date-shift" (per-patient date offset),
+"uid" (DICOM UID remapping). Other domains may add their own purposes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from pathlib import Path
+
+from medhub.config import ConfigError, Settings
+
+KEY_BYTES = 32
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class KeyStoreError(RuntimeError):
+    """A key file is unreadable, of the wrong size, or has unsafe permissions."""
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.resolve().relative_to(parent.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _check_name(kind: str, value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"invalid {kind} name {value!r}: use letters, digits, '.', '_' or '-' (max 128)")
+    return value
+
+
+class KeyStore:
+    """Keys under one folder: `<key_dir>/<source>/<purpose>.key`."""
+
+    def __init__(self, key_dir: Path, home: Path | None = None) -> None:
+        key_dir = Path(key_dir).absolute()
+        if home is not None and (_inside(key_dir, home) or _inside(Path(home), key_dir)):
+            raise ConfigError(
+                f"key store {key_dir} overlaps the hub home {home}: "
+                "keys must never sit beside the data they protect"
+            )
+        self.key_dir = key_dir
+        self._cache: dict[tuple[str, str], bytes] = {}
+
+    def path(self, source: str, purpose: str) -> Path:
+        return self.key_dir / _check_name("source", source) / f"{_check_name('purpose', purpose)}.key"
+
+    def key(self, source: str, purpose: str) -> bytes:
+        """The key for (source, purpose), created with fresh randomness on first use."""
+        cached = self._cache.get((source, purpose))
+        if cached is not None:
+            return cached
+        path = self.path(source, purpose)
+        if not path.exists():
+            self._create(path)
+        key = self._read(path)
+        self._cache[(source, purpose)] = key
+        return key
+
+    def _create(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.key_dir, 0o700)
+        os.chmod(path.parent, 0o700)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(KEY_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process created the key first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _read(self, path: Path) -> bytes:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise KeyStoreError(f"{path}: key file is readable by others (mode {mode:o}); expected 600")
+        data = path.read_bytes()
+        if len(data) != KEY_BYTES:
+            raise KeyStoreError(f"{path}: key file holds {len(data)} bytes, expected {KEY_BYTES}")
+        return data
+
+
+def key_store(settings: Settings) -> KeyStore:
+    """The hub's key store (settings.key_dir), refusing one inside settings.home."""
+    return KeyStore(settings.key_dir, home=settings.home)
+
+
+def keyed_digest(key: bytes, *parts: str) -> bytes:
+    """HMAC-SHA256 of the parts (joined unambiguously)."""
+    msg = "\x1f".join(parts).encode("utf-8")
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def pseudonym(key: bytes, value: str, kind: str = "id", length: int = 32) -> str:
+    """A keyed pseudonym of `value`: lowercase hex of HMAC-SHA256(key, kind, value), `length` chars.
+
+    `kind` separates name spaces (a patient id and an accession number with the same text map apart).
+    """
+    return keyed_digest(key, kind, value).hex()[:length]
