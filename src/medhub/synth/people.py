@@ -259,36 +259,43 @@ _YEAR_CUM = list(itertools.accumulate(
     for y in _YEARS
 ))
 
-_RRN_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
-
-
 def _pick(cum: list[float], rng: random.Random) -> int:
     return bisect.bisect_right(cum, rng.random() * cum[-1])
 
 
+def _below(rng: random.Random, n: int) -> int:
+    """A uniform integer in [0, n): faster than randrange, and as deterministic."""
+    return int(rng.random() * n)
+
+
 def _rrn_check_digit(first12: str) -> str:
-    total = sum(int(d) * w for d, w in zip(first12, _RRN_WEIGHTS, strict=True))
+    d = [c - 48 for c in first12.encode()]
+    total = (
+        2 * d[0] + 3 * d[1] + 4 * d[2] + 5 * d[3] + 6 * d[4] + 7 * d[5]
+        + 8 * d[6] + 9 * d[7] + 2 * d[8] + 3 * d[9] + 4 * d[10] + 5 * d[11]
+    )
     return str((11 - total % 11) % 10)
 
 
 def make_rrn(birth_date: datetime.date, sex: str, rng: random.Random) -> str:
     """A fake RRN-shaped string: YYMMDD-S + 4 region digits + a serial digit + a check digit."""
     s = (1 if sex == "M" else 2) + (2 if birth_date.year >= 2000 else 0)
-    body = f"{birth_date:%y%m%d}{s}{rng.randrange(0, 9600):04d}{rng.randrange(10)}"
+    yymmdd = f"{birth_date.year % 100:02d}{birth_date.month:02d}{birth_date.day:02d}"
+    body = f"{yymmdd}{s}{_below(rng, 9600):04d}{_below(rng, 10)}"
     return f"{body[:6]}-{body[6:]}{_rrn_check_digit(body)}"
 
 
 def make_phone(rng: random.Random) -> str:
-    return f"010-{rng.randrange(2000, 10000):04d}-{rng.randrange(10000):04d}"
+    return f"010-{2000 + _below(rng, 8000):04d}-{_below(rng, 10000):04d}"
 
 
 def make_address(rng: random.Random) -> tuple[str, str]:
     """A road address in Hangul and its 5-digit postcode, the district weighted by population."""
     district, prefix, roads = _DISTRICTS[_pick(_DISTRICT_CUM, rng)]
-    road = roads[rng.randrange(len(roads))]
-    number = rng.randrange(1, 400)
-    number_s = f"{number}-{rng.randrange(1, 30)}" if rng.random() < 0.25 else str(number)
-    return f"{district} {road} {number_s}", f"{prefix}{rng.randrange(100):02d}"
+    road = roads[_below(rng, len(roads))]
+    number = 1 + _below(rng, 399)
+    number_s = f"{number}-{1 + _below(rng, 29)}" if rng.random() < 0.25 else str(number)
+    return f"{district} {road} {number_s}", f"{prefix}{_below(rng, 100):02d}"
 
 
 def make_people(n: int, seed: int) -> list[Person]:
@@ -296,14 +303,15 @@ def make_people(n: int, seed: int) -> list[Person]:
     rng = random.Random(seed)
     seen_rrn: set[str] = set()
     people: list[Person] = []
-    days_in_year = {y: (datetime.date(y + 1, 1, 1) - datetime.date(y, 1, 1)).days for y in _YEARS}
+    jan1 = {y: datetime.date(y, 1, 1).toordinal() for y in _YEARS}
+    days_in_year = {y: datetime.date(y + 1, 1, 1).toordinal() - jan1[y] for y in _YEARS}
     for i in range(n):
         family, family_roman, _ = _SURNAMES[_pick(_SURNAME_CUM, rng)]
         sex = "M" if rng.random() < 0.495 else "F"
         year = _YEARS[_pick(_YEAR_CUM, rng)]
-        birth = datetime.date(year, 1, 1) + datetime.timedelta(days=rng.randrange(days_in_year[year]))
+        birth = datetime.date.fromordinal(jan1[year] + _below(rng, days_in_year[year]))
         pool = _given_pool(sex, year)
-        given = pool[rng.randrange(len(pool))]
+        given = pool[_below(rng, len(pool))]
         rrn = make_rrn(birth, sex, rng)
         while rrn in seen_rrn:
             rrn = make_rrn(birth, sex, rng)
