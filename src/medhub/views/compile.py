@@ -1,0 +1,609 @@
+"""Compile a `View` into one DuckDB SQL query.
+
+Representation: a FHIRPath value compiles to either
+  * a collection: SQL of type JSON[] (never NULL; empty list = empty collection), or
+  * a node: a single JSON value (the focus; NULL means empty), or
+  * a scalar: a typed SQL value (BOOLEAN, VARCHAR, BIGINT, DOUBLE) where NULL means empty.
+Navigation flattens with list_transform/flatten, `where`/`exists` become list_filter lambdas.
+Select nodes become correlated (lateral) subqueries: forEach/forEachOrNull/repeat unnest the
+iteration collection with its 0-based index (%rowIndex), nested selects are cross joined, unionAll
+branches are UNION ALL. `repeat` is unrolled to a fixed depth in pre-order and raises at run time
+when the data nest deeper. Multi-valued non-collection columns raise at run time, as the spec asks.
+
+The query reads a relation with columns (resource_type, resource) given as `source_sql`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from medhub.views import fhirpath as fp
+from medhub.views.definition import SQL_TYPES, Column, Select, View, ViewError
+
+REPEAT_DEPTH = 10
+
+_NUMERIC_JSON = "('BIGINT','UBIGINT','DOUBLE')"
+
+
+def q(s: str) -> str:
+    """SQL string literal."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+def qi(s: str) -> str:
+    """SQL identifier."""
+    return '"' + s.replace('"', '""') + '"'
+
+
+def json_key(name: str) -> str:
+    return q('$."' + name.replace('"', '\\"') + '"')
+
+
+@dataclass(frozen=True)
+class Val:
+    kind: str  # coll | node | scalar
+    sql: str
+    type: str | None = None  # FHIRPath type where known: string, integer, decimal, boolean, date, dateTime, time
+
+
+_SCALAR_SQL = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN"}
+
+
+@dataclass
+class Ctx:
+    node: str  # SQL of the focus (a single JSON value)
+    root: str  # SQL of the resource
+    row_index: str
+    constants: dict
+    counter: itertools.count = field(default_factory=itertools.count)
+
+    def var(self, prefix: str = "x") -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    def at(self, node: str, row_index: str | None = None) -> Ctx:
+        return Ctx(node, self.root, row_index or self.row_index, self.constants, self.counter)
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def coll_of_json(j: str) -> str:
+    """A JSON value (array, single value or NULL) as a JSON[] collection."""
+    return (
+        f"(CASE WHEN {j} IS NULL THEN []::JSON[] WHEN json_type({j}) = 'ARRAY' "
+        f"THEN CAST({j} AS JSON[]) ELSE [{j}] END)"
+    )
+
+
+def child(node: str, name: str) -> str:
+    j = f"json_extract({node}, {json_key(name)})"
+    return coll_of_json(j)
+
+
+def as_coll(v: Val) -> str:
+    if v.kind == "coll":
+        return v.sql
+    if v.kind == "node":
+        return f"(CASE WHEN {v.sql} IS NULL THEN []::JSON[] ELSE [{v.sql}::JSON] END)"
+    return f"(CASE WHEN {v.sql} IS NULL THEN []::JSON[] ELSE [to_json({v.sql})] END)"
+
+
+def json_to(j: str, typ: str | None) -> str:
+    """Convert one JSON value to a typed SQL scalar."""
+    if typ in ("integer",):
+        return f"TRY_CAST({j} AS BIGINT)"
+    if typ == "decimal":
+        return f"TRY_CAST({j} AS DOUBLE)"
+    if typ == "boolean":
+        return f"TRY_CAST({j} AS BOOLEAN)"
+    return f"json_extract_string({j}, '$')"
+
+
+def single_json(v: Val, what: str) -> str:
+    """The single JSON item of a value (NULL when empty); raise at run time on more than one."""
+    if v.kind == "node":
+        return v.sql
+    if v.kind == "scalar":
+        return f"to_json({v.sql})"
+    return f"(CASE WHEN len({v.sql}) > 1 THEN error({q(what + ': expected a single value, got a collection')}) ELSE {v.sql}[1] END)"
+
+
+def as_scalar(v: Val, typ: str | None, what: str) -> str:
+    if v.kind == "scalar":
+        if typ is None or typ == v.type:
+            return v.sql
+        return f"TRY_CAST({v.sql} AS {_SCALAR_SQL.get(typ or '', 'VARCHAR')})"
+    return json_to(single_json(v, what), typ or v.type)
+
+
+def as_bool(v: Val, what: str, strict: bool = False) -> str:
+    """FHIRPath singleton evaluation to a boolean (NULL = empty)."""
+    if v.kind == "scalar":
+        if v.type == "boolean":
+            return v.sql
+        if strict:
+            raise ViewError(f"{what}: expression does not evaluate to a boolean")
+        return f"({v.sql} IS NOT NULL)"
+    j = single_json(v, what)
+    other = f"error({q(what + ': expression does not evaluate to a boolean')})" if strict else "true"
+    return f"(CASE WHEN {j} IS NULL THEN NULL WHEN json_type({j}) = 'BOOLEAN' THEN {j}::BOOLEAN ELSE {other} END)"
+
+
+def scalar_type(v: Val) -> str | None:
+    return v.type
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def compile_expr(node: fp.Node, ctx: Ctx) -> Val:
+    if isinstance(node, fp.Literal):
+        return _literal(node)
+    if isinstance(node, fp.This):
+        return Val("node", ctx.node)
+    if isinstance(node, fp.Constant):
+        if node.name == "rowIndex":
+            return Val("scalar", ctx.row_index, "integer")
+        if node.name in ("resource", "rootResource", "context"):
+            return Val("node", ctx.root)
+        if node.name not in ctx.constants:
+            raise ViewError(f"undefined constant %{node.name}")
+        return _literal(ctx.constants[node.name])
+    if isinstance(node, fp.Identifier):
+        return Val("coll", child(ctx.node, node.name))
+    if isinstance(node, fp.Member):
+        base = compile_expr(node.base, ctx)
+        return member(base, node.name, ctx)
+    if isinstance(node, fp.Index):
+        base = compile_expr(node.base, ctx)
+        idx = as_scalar(compile_expr(node.index, ctx), "integer", "indexer")
+        c = as_coll(base)
+        return Val("coll", f"{c}[({idx}) + 1:({idx}) + 1]", base.type)
+    if isinstance(node, fp.Call):
+        return _call(node, ctx)
+    if isinstance(node, fp.Unary):
+        v = compile_expr(node.operand, ctx)
+        t = v.type if v.type in ("integer", "decimal") else "decimal"
+        return Val("scalar", f"(-{as_scalar(v, t, 'unary minus')})", t)
+    if isinstance(node, fp.Binary):
+        return _binary(node, ctx)
+    raise ViewError(f"unsupported FHIRPath node {node!r}")
+
+
+def _literal(lit: fp.Literal) -> Val:
+    t = lit.type
+    if t == "empty":
+        return Val("coll", "[]::JSON[]")
+    if t == "boolean":
+        return Val("scalar", "true" if lit.value else "false", "boolean")
+    if t == "integer":
+        return Val("scalar", f"CAST({int(lit.value)} AS BIGINT)", "integer")
+    if t == "decimal":
+        return Val("scalar", f"CAST({q(str(lit.value))} AS DOUBLE)", "decimal")
+    return Val("scalar", q(str(lit.value)), "string" if t == "string" else t)
+
+
+def member(base: Val, name: str, ctx: Ctx) -> Val:
+    if base.kind == "node":
+        return Val("coll", child(base.sql, name))
+    if base.kind == "scalar":
+        return Val("coll", "[]::JSON[]")
+    x = ctx.var()
+    return Val("coll", f"flatten(list_transform({base.sql}, lambda {x}: {child(x, name)}))")
+
+
+_TYPE_TESTS = {
+    "string": "'VARCHAR'",
+    "code": "'VARCHAR'",
+    "id": "'VARCHAR'",
+    "uri": "'VARCHAR'",
+    "url": "'VARCHAR'",
+    "canonical": "'VARCHAR'",
+    "oid": "'VARCHAR'",
+    "uuid": "'VARCHAR'",
+    "markdown": "'VARCHAR'",
+    "base64Binary": "'VARCHAR'",
+    "date": "'VARCHAR'",
+    "dateTime": "'VARCHAR'",
+    "instant": "'VARCHAR'",
+    "time": "'VARCHAR'",
+    "boolean": "'BOOLEAN'",
+    "integer": "'BIGINT','UBIGINT'",
+    "decimal": "'BIGINT','UBIGINT','DOUBLE'",
+}
+_FP_TYPE_OF = {
+    "integer": "integer", "positiveInt": "integer", "unsignedInt": "integer", "integer64": "integer",
+    "decimal": "decimal", "boolean": "boolean", "date": "date", "dateTime": "dateTime", "instant": "dateTime",
+    "time": "time",
+}  # fmt: skip
+
+
+def _type_name(arg: fp.Node) -> str:
+    if isinstance(arg, fp.Identifier):
+        name = arg.name
+    elif isinstance(arg, fp.Member) and isinstance(arg.base, fp.Identifier):
+        name = arg.name  # FHIR.string / System.String
+    else:
+        raise ViewError(f"ofType: expected a type name, got {arg!r}")
+    return name
+
+
+def _of_type(node: fp.Call, ctx: Ctx) -> Val:
+    if len(node.args) != 1:
+        raise ViewError("ofType() takes one type name")
+    t = _type_name(node.args[0])
+    fhir_t = t[0].lower() + t[1:] if t in ("String", "Boolean", "Integer", "Decimal", "Date", "DateTime", "Time") else t
+    fp_type = _FP_TYPE_OF.get(fhir_t, "string" if fhir_t in _TYPE_TESTS else None)
+    base_node = node.base
+    # choice element: value.ofType(Quantity) -> valueQuantity
+    if isinstance(base_node, fp.Member | fp.Identifier):
+        choice = base_node.name + fhir_t[0].upper() + fhir_t[1:]
+        parent = compile_expr(base_node.base, ctx) if isinstance(base_node, fp.Member) else Val("node", ctx.node)
+        return Val(member(parent, choice, ctx).kind, member(parent, choice, ctx).sql, fp_type)
+    base = compile_expr(base_node, ctx) if base_node is not None else Val("node", ctx.node)
+    c = as_coll(base)
+    x = ctx.var()
+    test = f"json_type({x}) IN ({_TYPE_TESTS[fhir_t]})" if fhir_t in _TYPE_TESTS else f"json_type({x}) = 'OBJECT'"
+    return Val("coll", f"list_filter({c}, lambda {x}: {test})", fp_type)
+
+
+def _call(node: fp.Call, ctx: Ctx) -> Val:
+    name = node.name
+    if name == "ofType":
+        return _of_type(node, ctx)
+    base = compile_expr(node.base, ctx) if node.base is not None else Val("node", ctx.node)
+    args = node.args
+
+    def nargs(*allowed: int) -> None:
+        if len(args) not in allowed:
+            raise ViewError(f"{name}() takes {' or '.join(map(str, allowed))} argument(s), got {len(args)}")
+
+    if name in ("where", "exists", "all", "select") and args:
+        nargs(1)
+        c = as_coll(base)
+        x = ctx.var()
+        crit_v = compile_expr(args[0], ctx.at(x))
+        if name == "select":
+            return Val("coll", f"flatten(list_transform({c}, lambda {x}: {as_coll(crit_v)}))", crit_v.type)
+        crit = as_bool(crit_v, f"{name}()")
+        if name == "all":
+            return Val("scalar", f"(len(list_filter({c}, lambda {x}: coalesce(({crit}), false))) = len({c}))", "boolean")
+        filtered = f"list_filter({c}, lambda {x}: coalesce(({crit}), false))"
+        if name == "where":
+            return Val("coll", filtered, base.type)
+        return Val("scalar", f"(len({filtered}) > 0)", "boolean")
+    if name == "exists":
+        return Val("scalar", f"(len({as_coll(base)}) > 0)", "boolean")
+    if name == "empty":
+        nargs(0)
+        return Val("scalar", f"(len({as_coll(base)}) = 0)", "boolean")
+    if name == "count":
+        nargs(0)
+        return Val("scalar", f"CAST(len({as_coll(base)}) AS BIGINT)", "integer")
+    if name == "first":
+        nargs(0)
+        return Val("coll", f"{as_coll(base)}[1:1]", base.type)
+    if name == "last":
+        nargs(0)
+        c = as_coll(base)
+        return Val("coll", f"{c}[len({c}):len({c})]", base.type)
+    if name == "tail":
+        nargs(0)
+        return Val("coll", f"{as_coll(base)}[2:]", base.type)
+    if name in ("not",):
+        nargs(0)
+        return Val("scalar", f"(NOT {as_bool(base, 'not()')})", "boolean")
+    if name == "join":
+        nargs(0, 1)
+        sep = as_scalar(compile_expr(args[0], ctx), "string", "join separator") if args else "''"
+        c = as_coll(base)
+        x = ctx.var()
+        return Val(
+            "scalar",
+            f"(CASE WHEN len({c}) = 0 THEN NULL ELSE array_to_string(list_transform({c}, "
+            f"lambda {x}: json_extract_string({x}, '$')), {sep}) END)",
+            "string",
+        )
+    if name == "extension":
+        nargs(1)
+        url = as_scalar(compile_expr(args[0], ctx), "string", "extension url")
+        ext = member(base, "extension", ctx)
+        x = ctx.var()
+        return Val("coll", f"list_filter({ext.sql}, lambda {x}: json_extract_string({x}, '$.url') = {url})")
+    if name == "getResourceKey":
+        nargs(0)
+        j = single_json(base, "getResourceKey()")
+        return Val("scalar", f"json_extract_string({j}, '$.id')", "string")
+    if name == "getReferenceKey":
+        nargs(0, 1)
+        typ = _type_name(args[0]) if args else None
+        c = as_coll(base)
+        x = ctx.var()
+        key = reference_key_sql(x, typ)
+        y = ctx.var()
+        return Val(
+            "coll",
+            f"list_filter(list_transform({c}, lambda {x}: to_json({key})), lambda {y}: {y} IS NOT NULL)",
+            "string",
+        )
+    if name in ("lowBoundary", "highBoundary"):
+        nargs(0, 1)
+        j = single_json(base, f"{name}()")
+        return boundary_sql(j, base.type, low=name == "lowBoundary")
+    if name in ("toString",):
+        return Val("scalar", as_scalar(base, "string", name), "string")
+    if name in ("toInteger",):
+        return Val("scalar", as_scalar(base, "integer", name), "integer")
+    if name in ("toDecimal",):
+        return Val("scalar", as_scalar(base, "decimal", name), "decimal")
+    if name in ("hasValue",):
+        return Val("scalar", f"(len({as_coll(base)}) > 0)", "boolean")
+    if name in ("distinct",):
+        return Val("coll", f"list_distinct({as_coll(base)})", base.type)
+    if name in ("startsWith", "endsWith", "contains") and len(args) == 1:
+        s = as_scalar(base, "string", name)
+        a = as_scalar(compile_expr(args[0], ctx), "string", name)
+        fn = {"startsWith": "starts_with", "endsWith": "ends_with", "contains": "contains"}[name]
+        return Val("scalar", f"{fn}({s}, {a})", "boolean")
+    if name in ("lower", "upper", "trim", "length"):
+        s = as_scalar(base, "string", name)
+        if name == "length":
+            return Val("scalar", f"CAST(length({s}) AS BIGINT)", "integer")
+        return Val("scalar", f"{name}({s})", "string")
+    raise ViewError(f"FHIRPath function {name}() is not supported by this compiler")
+
+
+def reference_key_sql(x: str, typ: str | None) -> str:
+    """Key of a Reference JSON value `x`: the id part of a relative, absolute or urn:uuid/urn:oid reference."""
+    ref = f"json_extract_string({x}, '$.reference')"
+    pattern = q(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+    rtype = f"regexp_extract({ref}, {pattern}, 1)"
+    rid = f"regexp_extract({ref}, {pattern}, 2)"
+    urn = f"regexp_extract({ref}, '^urn:(?:uuid|oid):(.+)$', 1)"
+    declared = f"json_extract_string({x}, '$.type')"
+    if typ is None:
+        return f"(CASE WHEN {urn} <> '' THEN {urn} WHEN {rid} <> '' THEN {rid} END)"
+    t = q(typ)
+    return (
+        f"(CASE WHEN {urn} <> '' AND coalesce({declared} = {t}, true) THEN {urn} "
+        f"WHEN {rid} <> '' AND {rtype} = {t} THEN {rid} END)"
+    )
+
+
+def boundary_sql(j: str, typ: str | None, low: bool) -> Val:
+    """lowBoundary()/highBoundary() of a decimal, date, dateTime or time JSON value."""
+    s = f"json_extract_string({j}, '$')"
+    is_num = f"json_type({j}) IN {_NUMERIC_JSON}"
+    # decimal: half a unit of the last digit given
+    digits = f"(CASE WHEN contains({s}, '.') THEN length({s}) - strpos({s}, '.') ELSE 0 END)"
+    sign = "-" if low else "+"
+    dec = f"round(CAST({s} AS DOUBLE) {sign} 0.5 * pow(10, -{digits}), CAST({digits} + 1 AS INTEGER))"
+    # date parts
+    y = f"substr({s}, 1, 4)"
+    m = f"coalesce(nullif(substr({s}, 6, 2), ''), {q('01' if low else '12')})"
+    first_day = f"{y} || '-' || {m} || '-01'"
+    last_day = f"strftime(last_day(CAST({first_day} AS DATE)), '%Y-%m-%d')"
+    day = f"coalesce(nullif(substr({s}, 9, 2), ''), {q('01') if low else f'substr({last_day}, 9, 2)'})"
+    date_full = f"({y} || '-' || {m} || '-' || {day})"
+    tz = q("+14:00" if low else "-12:00")
+    clock = q("T00:00:00.000" if low else "T23:59:59.999")
+    fill = "000" if low else "999"
+    time_part = f"regexp_extract({s}, 'T([0-9:.]+)', 1)"
+    zone = f"regexp_extract({s}, '(Z|[+-][0-9]{{2}}:[0-9]{{2}})$', 1)"
+
+    def pad_time(t: str) -> str:
+        hh = f"substr({t}, 1, 2)"
+        mm = f"coalesce(nullif(substr({t}, 4, 2), ''), '{'00' if low else '59'}')"
+        ss = f"coalesce(nullif(substr({t}, 7, 2), ''), '{'00' if low else '59'}')"
+        ms = f"rpad(coalesce(nullif(substr({t}, 10), ''), ''), 3, '{fill[0]}')"
+        return f"({hh} || ':' || {mm} || ':' || {ss} || '.' || {ms})"
+
+    dt = (
+        f"(CASE WHEN {time_part} = '' THEN {date_full} || {clock} || {tz} "
+        f"ELSE {date_full} || 'T' || {pad_time(time_part)} || coalesce(nullif({zone}, ''), {tz}) END)"
+    )
+    is_time = f"regexp_matches({s}, '^[0-9]{{2}}(:[0-9]{{2}})?(:[0-9]{{2}}(\\.[0-9]+)?)?$')"
+    is_date = f"regexp_matches({s}, '^[0-9]{{4}}(-[0-9]{{2}}(-[0-9]{{2}})?)?$')"
+    if typ == "decimal" or typ == "integer":
+        return Val("scalar", f"(CASE WHEN {is_num} THEN {dec} END)", "decimal")
+    if typ == "dateTime":
+        return Val("scalar", f"(CASE WHEN {j} IS NOT NULL THEN {dt} END)", "dateTime")
+    if typ == "date":
+        return Val("scalar", f"(CASE WHEN {j} IS NOT NULL THEN {date_full} END)", "date")
+    if typ == "time":
+        return Val("scalar", f"(CASE WHEN {j} IS NOT NULL THEN {pad_time(s)} END)", "time")
+    sql = (
+        f"(CASE WHEN {j} IS NULL THEN NULL WHEN {is_num} THEN CAST({dec} AS VARCHAR) "
+        f"WHEN {is_time} THEN {pad_time(s)} WHEN {is_date} THEN {date_full} ELSE {dt} END)"
+    )
+    return Val("scalar", sql, "string")
+
+
+_CMP = {"=": "=", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "~": "=", "!~": "<>"}
+_ARITH = {"+": "+", "-": "-", "*": "*", "/": "/", "div": "//", "mod": "%"}
+
+
+def _binary(node: fp.Binary, ctx: Ctx) -> Val:
+    op = node.op
+    left = compile_expr(node.left, ctx)
+    right = compile_expr(node.right, ctx)
+    if op in ("and", "or"):
+        return Val("scalar", f"({as_bool(left, op)} {op.upper()} {as_bool(right, op)})", "boolean")
+    if op == "xor":
+        return Val("scalar", f"({as_bool(left, op)} <> {as_bool(right, op)})", "boolean")
+    if op == "implies":
+        return Val("scalar", f"((NOT {as_bool(left, op)}) OR {as_bool(right, op)})", "boolean")
+    if op == "|":
+        return Val("coll", f"list_distinct(list_concat({as_coll(left)}, {as_coll(right)}))")
+    if op in ("in", "contains"):
+        item, coll = (left, right) if op == "in" else (right, left)
+        t = item.type or "string"
+        x = ctx.var()
+        it = as_scalar(item, t, op)
+        return Val("scalar", f"(CASE WHEN {it} IS NULL THEN NULL ELSE "
+                   f"len(list_filter({as_coll(coll)}, lambda {x}: {json_to(x, t)} = {it})) > 0 END)", "boolean")
+    if op in _CMP:
+        return _compare(op, left, right)
+    if op == "&":
+        a = f"coalesce({as_scalar(left, 'string', op)}, '')"
+        b = f"coalesce({as_scalar(right, 'string', op)}, '')"
+        return Val("scalar", f"({a} || {b})", "string")
+    if op in _ARITH:
+        types = {left.type, right.type}
+        if op == "+" and types & {"string"} and not types & {"integer", "decimal"}:
+            return Val("scalar", f"({as_scalar(left, 'string', op)} || {as_scalar(right, 'string', op)})", "string")
+        t = "integer" if types <= {"integer"} and op not in ("/",) else "decimal"
+        a, b = as_scalar(left, t, op), as_scalar(right, t, op)
+        if op == "/":
+            return Val("scalar", f"(CASE WHEN {b} = 0 THEN NULL ELSE {a} / {b} END)", "decimal")
+        if op in ("div", "mod"):
+            return Val("scalar", f"(CASE WHEN {b} = 0 THEN NULL ELSE {a} {_ARITH[op]} {b} END)", t)
+        return Val("scalar", f"({a} {_ARITH[op]} {b})", t)
+    raise ViewError(f"FHIRPath operator {op!r} is not supported")
+
+
+def _compare(op: str, left: Val, right: Val) -> Val:
+    sql_op = _CMP[op]
+    typed = left.type or right.type
+    if left.kind == "scalar" or right.kind == "scalar" or typed:
+        t = typed
+        if t in ("date", "dateTime", "time"):
+            t = "string"
+        a, b = as_scalar(left, t, op), as_scalar(right, t, op)
+        if op in ("~", "!~") and t == "string":
+            a, b = f"lower({a})", f"lower({b})"
+        return Val("scalar", f"({a} {sql_op} {b})", "boolean")
+    ja, jb = single_json(left, op), single_json(right, op)
+    sql = (
+        f"(CASE WHEN json_type({ja}) IN {_NUMERIC_JSON} AND json_type({jb}) IN {_NUMERIC_JSON} "
+        f"THEN CAST({ja} AS DOUBLE) {sql_op} CAST({jb} AS DOUBLE) "
+        f"WHEN json_type({ja}) IN ('OBJECT','ARRAY') OR json_type({jb}) IN ('OBJECT','ARRAY') "
+        f"THEN CAST({ja} AS VARCHAR) {sql_op} CAST({jb} AS VARCHAR) "
+        f"ELSE json_extract_string({ja}, '$') {sql_op} json_extract_string({jb}, '$') END)"
+    )
+    return Val("scalar", sql, "boolean")
+
+
+# ---------------------------------------------------------------- columns and selects
+
+
+def column_sql(col: Column, ctx: Ctx) -> str:
+    v = compile_expr(col.expr, ctx)
+    what = f"column {col.name}"
+    target = col.type
+    if col.collection:
+        c = as_coll(v)
+        x = ctx.var()
+        return f"list_transform({c}, lambda {x}: {out_cast(Val('node', x, v.type), target, what)})"
+    return out_cast(v, target, what)
+
+
+def out_cast(v: Val, target: str | None, what: str) -> str:
+    sql_type = SQL_TYPES.get(target or "")
+    if target is None and v.kind == "scalar":
+        return v.sql
+    if target is None and v.type in ("integer", "decimal", "boolean"):
+        return as_scalar(v, v.type, what)
+    if sql_type is None:
+        if v.kind == "scalar":
+            return f"CAST({v.sql} AS VARCHAR)"
+        return f"json_extract_string({single_json(v, what)}, '$')"
+    fp_type = {"BOOLEAN": "boolean", "DOUBLE": "decimal"}.get(sql_type, "integer")
+    return f"CAST({as_scalar(v, fp_type, what)} AS {sql_type})"
+
+
+def column_type(col: Column, ctx: Ctx) -> str:
+    """SQL type of a column (declared, or inferred from the expression)."""
+    if col.type:
+        return col.sql_type
+    v = compile_expr(col.expr, ctx)
+    base = _SCALAR_SQL.get(v.type or "", "VARCHAR") if (v.kind == "scalar" or v.type in _SCALAR_SQL) else "VARCHAR"
+    return f"{base}[]" if col.collection else base
+
+
+def iteration(sel: Select, ctx: Ctx) -> tuple[str, bool] | None:
+    """The collection a select iterates over, and whether it keeps a null row when empty."""
+    if sel.for_each is not None:
+        return as_coll(compile_expr(sel.for_each, ctx)), False
+    if sel.for_each_or_null is not None:
+        return as_coll(compile_expr(sel.for_each_or_null, ctx)), True
+    if sel.repeat:
+        return descendants(sel.repeat, ctx.node, ctx, REPEAT_DEPTH), False
+    return None
+
+
+def _children(paths: tuple, node: str, ctx: Ctx) -> str:
+    parts = [as_coll(compile_expr(p, ctx.at(node))) for p in paths]
+    return parts[0] if len(parts) == 1 else f"flatten([{', '.join(parts)}])"
+
+
+def descendants(paths: tuple, node: str, ctx: Ctx, depth: int) -> str:
+    """All nodes reachable through `paths` repeatedly, in pre-order, unrolled `depth` levels."""
+    kids = _children(paths, node, ctx)
+    if depth == 0:
+        return (
+            f"(CASE WHEN len({kids}) > 0 THEN error({q(f'repeat: data nest deeper than {REPEAT_DEPTH} levels')}) "
+            "ELSE []::JSON[] END)"
+        )
+    y = ctx.var("r")
+    return f"flatten(list_transform({kids}, lambda {y}: list_prepend({y}, {descendants(paths, y, ctx, depth - 1)})))"
+
+
+def select_sql(sel: Select, ctx: Ctx) -> str:
+    """A correlated subquery producing the rows of one select node in context `ctx`."""
+    it = iteration(sel, ctx)
+    if it is None:
+        return body_sql(sel, ctx)
+    coll, or_null = it
+    t = ctx.var("t")
+    inner = ctx.at(f"{t}.n", f"{t}.i")
+    b = ctx.var("b")
+    sql = (
+        f"SELECT {b}.* FROM (SELECT unnest(c) AS n, unnest(range(len(c))) AS i FROM (SELECT {coll} AS c)) {t}, "
+        f"({body_sql(sel, inner)}) {b}"
+    )
+    if or_null:
+        nulls = ", ".join(
+            f"CAST({'0' if _is_row_index(c) else 'NULL'} AS {column_type(c, inner)}) AS {qi(c.name)}"
+            for c in sel.output_columns()
+        )
+        sql += f" UNION ALL SELECT {nulls} FROM (SELECT {coll} AS c) WHERE len(c) = 0"
+    return sql
+
+
+def _is_row_index(col: Column) -> bool:
+    """The null row of forEachOrNull still numbers itself: %rowIndex is 0 there."""
+    return isinstance(col.expr, fp.Constant) and col.expr.name == "rowIndex"
+
+
+def body_sql(sel: Select, ctx: Ctx) -> str:
+    items = [f"{column_sql(c, ctx)} AS {qi(c.name)}" for c in sel.columns]
+    froms = []
+    for sub in sel.selects:
+        a = ctx.var("s")
+        froms.append(f"({select_sql(sub, ctx)}) {a}")
+        items += [f"{a}.{qi(c.name)}" for c in sub.output_columns()]
+    if sel.union_all:
+        a = ctx.var("u")
+        union = " UNION ALL ".join(f"({select_sql(u, ctx)})" for u in sel.union_all)
+        froms.append(f"({union}) {a}")
+        items += [f"{a}.{qi(c.name)}" for c in sel.union_all[0].output_columns()]
+    sql = "SELECT " + ", ".join(items)
+    if froms:
+        sql += " FROM " + ", ".join(froms)
+    return sql
+
+
+def compile_view(view: View, source_sql: str) -> str:
+    """DuckDB SQL for `view` over a relation (resource_type, resource) given as SQL text."""
+    ctx = Ctx(node="r.resource", root="r.resource", row_index="CAST(0 AS BIGINT)", constants=view.constants)
+    conds = [f"r.resource_type = {q(view.resource)}"]
+    for i, w in enumerate(view.where):
+        conds.append(f"coalesce({as_bool(compile_expr(w, ctx), f'where[{i}]', strict=True)}, false)")
+    body = body_sql(view.select, ctx)
+    cols = ", ".join(f"b.{qi(c.name)}" for c in view.columns())
+    return (
+        f"SELECT {cols} FROM (SELECT r.resource FROM ({source_sql}) r WHERE {' AND '.join(conds)}) r, "
+        f"({body}) b"
+    )
