@@ -1,0 +1,82 @@
+"""DICOM reader: one Part-10 file (or a bare data set without the preamble) per item, via pydicom.
+
+Validation: the file parses, carries SOPInstanceUID and PatientID, and its pixel data is whole
+(pydicom reads a truncated file without complaint, so the length is checked here).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+from pydicom.encaps import generate_fragments
+from pydicom.errors import InvalidDicomError
+
+from medhub.ingest.records import DicomItem, Rejected
+
+MAX_DICOM_BYTES = 2 * 1024 * 1024 * 1024
+
+
+def _pixel_problem(ds: pydicom.Dataset) -> str | None:
+    has_image = "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds
+    if "PixelData" not in ds:
+        if has_image and "SamplesPerPixel" in ds:
+            return "image attributes (Rows, Columns) present but PixelData is missing: the file is truncated"
+        return None
+    value = ds.PixelData
+    if value is None:
+        return "PixelData is empty: the file is truncated"
+    if ds.file_meta is not None and getattr(ds.file_meta, "TransferSyntaxUID", None) is not None:
+        compressed = ds.file_meta.TransferSyntaxUID.is_compressed
+    else:
+        compressed = False
+    if compressed:
+        try:
+            n = sum(1 for _ in generate_fragments(value))
+        except Exception as exc:  # noqa: BLE001 - any failure to split the fragments means damage
+            return f"encapsulated PixelData is damaged or truncated ({exc})"
+        if n == 0:
+            return "encapsulated PixelData holds no fragments: the file is truncated"
+        return None
+    if not has_image:
+        return None
+    bits = int(ds.BitsAllocated)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    pixels = int(ds.Rows) * int(ds.Columns) * frames * spp
+    expected = (pixels + 7) // 8 if bits == 1 else pixels * bits // 8
+    if len(value) < expected:
+        return f"PixelData holds {len(value)} bytes, {expected} expected: the file is truncated"
+    return None
+
+
+def read_dicom(path: Path) -> Iterator[DicomItem | Rejected]:
+    name = str(path)
+    size = path.stat().st_size
+    if size > MAX_DICOM_BYTES:
+        yield Rejected(name, f"DICOM file of {size} bytes exceeds the {MAX_DICOM_BYTES} byte limit")
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=True)
+    except InvalidDicomError as exc:
+        yield Rejected(name, f"not a valid DICOM file: {exc}")
+        return
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on damaged input
+        yield Rejected(name, f"DICOM file could not be parsed ({exc.__class__.__name__}: {exc}); truncated?")
+        return
+    missing = [k for k in ("SOPInstanceUID", "PatientID") if k not in ds]
+    if missing:
+        yield Rejected(name, f"DICOM data set lacks {', '.join(missing)} (required to file the image)")
+        return
+    try:
+        problem = _pixel_problem(ds)
+    except Exception as exc:  # noqa: BLE001
+        problem = f"pixel attributes could not be read ({exc.__class__.__name__}: {exc})"
+    if problem:
+        yield Rejected(name, problem)
+        return
+    yield DicomItem(name, ds)

@@ -1,0 +1,144 @@
+"""FHIR R4 readers: NDJSON (Bulk Data, line by line) and JSON documents (a Bundle or one resource).
+
+NDJSON streams one line at a time (orjson), so memory stays bounded whatever the file size; an
+overlong line is skipped without being held whole. A JSON document is parsed whole, up to
+MAX_JSON_BYTES; larger documents are refused with a clear error (send them as NDJSON).
+Bundle entries are yielded one by one with `urn:uuid:` references resolved to `Type/id`
+from the entries' fullUrls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from medhub.ingest.records import FhirItem, Rejected
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_JSON_BYTES = 256 * 1024 * 1024
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+
+
+def check_resource(res: Any) -> str | None:
+    """Why `res` is not an acceptable FHIR resource, or None."""
+    if not isinstance(res, dict):
+        return f"expected a JSON object (a FHIR resource), got {type(res).__name__}"
+    rtype = res.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        return "resource has no resourceType"
+    if not _TYPE.match(rtype):
+        return f"resourceType {rtype[:80]!r} is not a FHIR resource type name"
+    rid = res.get("id")
+    if rid is None or rid == "":
+        return f"{rtype} resource has no id"
+    if not isinstance(rid, str) or not _ID.match(rid):
+        return f"{rtype} id {str(rid)[:80]!r} is not a valid FHIR id ([A-Za-z0-9-.], 1-64 characters)"
+    return None
+
+
+def read_ndjson(path: Path) -> Iterator[FhirItem | Rejected]:
+    name = str(path)
+    with open(path, "rb") as f:
+        lineno = 0
+        while True:
+            line = f.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return
+            lineno += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                while True:  # skip the rest of the overlong line in bounded pieces
+                    more = f.readline(MAX_LINE_BYTES)
+                    if not more or more.endswith(b"\n"):
+                        break
+                yield Rejected(name, f"line longer than {MAX_LINE_BYTES} bytes, skipped", lineno)
+                continue
+            if not line.strip():
+                continue
+            try:
+                res = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield Rejected(name, f"invalid JSON: {exc}", lineno)
+                continue
+            if isinstance(res, dict) and res.get("resourceType") == "Bundle":
+                yield from _bundle_items(name, res, lineno)
+                continue
+            problem = check_resource(res)
+            if problem:
+                yield Rejected(name, problem, lineno)
+            else:
+                yield FhirItem(name, res, lineno)
+
+
+def read_json(path: Path) -> Iterator[FhirItem | Rejected]:
+    name = str(path)
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        yield Rejected(
+            name,
+            f"JSON document of {size} bytes is larger than the {MAX_JSON_BYTES} byte limit for one document; "
+            "send large exports as NDJSON (one resource per line)",
+        )
+        return
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        yield Rejected(name, f"invalid JSON: {exc}")
+        return
+    if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
+        yield from _bundle_items(name, doc, None)
+        return
+    problem = check_resource(doc)
+    if problem:
+        yield Rejected(name, problem)
+    else:
+        yield FhirItem(name, doc, None)
+
+
+def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirItem | Rejected]:
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        yield Rejected(name, "Bundle.entry is not a list", line)
+        return
+    urls: dict[str, str] = {}
+    for e in entries:
+        if not isinstance(e, dict):
+            continue
+        res, full = e.get("resource"), e.get("fullUrl")
+        if isinstance(res, dict) and isinstance(full, str) and full.startswith("urn:uuid:"):
+            if not res.get("id"):
+                res["id"] = full[9:]  # a server would assign an id; the entry's uuid is the natural one
+            rtype = res.get("resourceType")
+            if isinstance(rtype, str):
+                urls[full] = f"{rtype}/{res['id']}"
+    for i, e in enumerate(entries):
+        res = e.get("resource") if isinstance(e, dict) else None
+        if res is None:
+            yield Rejected(name, f"Bundle entry {i} has no resource", line)
+            continue
+        problem = check_resource(res)
+        if problem:
+            yield Rejected(name, f"Bundle entry {i}: {problem}", line)
+            continue
+        if urls:
+            _resolve(res, urls)
+        yield FhirItem(name, res, line)
+
+
+def _resolve(node: Any, urls: dict[str, str]) -> None:
+    """Replace `urn:uuid:` references by `Type/id` in place."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "reference" and isinstance(v, str):
+                if v.startswith("urn:uuid:"):
+                    node[k] = urls.get(v, v)
+            elif isinstance(v, dict | list):
+                _resolve(v, urls)
+    elif isinstance(node, list):
+        for v in node:
+            if isinstance(v, dict | list):
+                _resolve(v, urls)

@@ -1,0 +1,291 @@
+"""The resumable batch pipeline: plan -> hash -> skip what was done -> read -> gate -> sink -> commit.
+
+`run_batch` knows nothing of privacy or the lake: the gate and the sink are passed in.
+
+Commit protocol (per group of whole files): the sink stages its output under the staging folder;
+`sink.commit()` renames it into the lake and returns the batch id and lake files; then one store
+transaction records the batch, each file seen (with its content hash) and the quarantine
+entries. A run killed anywhere leaves either a recorded batch or lake files with no record,
+which `sink.recover(committed_batches)` deletes at the start of the next run; files whose
+hashes are recorded are skipped, the others are read again. Nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
+
+from medhub.ingest import detect
+from medhub.ingest.biosignal import read_edf, read_wfdb
+from medhub.ingest.dicom import read_dicom
+from medhub.ingest.fhir import read_json, read_ndjson
+from medhub.ingest.plan import Unit, plan
+from medhub.ingest.quarantine import keep_copy
+from medhub.ingest.records import Gate, HeldForReview, Item, Rejected
+from medhub.store import ops
+
+READERS = {
+    detect.NDJSON: read_ndjson,
+    detect.JSON: read_json,
+    detect.DICOM: read_dicom,
+    detect.WFDB: read_wfdb,
+    detect.EDF: read_edf,
+}
+FORMAT_LABEL = {
+    detect.NDJSON: "fhir",
+    detect.JSON: "fhir",
+    detect.DICOM: "dicom",
+    detect.WFDB: "wfdb",
+    detect.EDF: "edf",
+    detect.UNKNOWN: "unknown",
+}
+
+
+class Sink(Protocol):
+    """Where gated items go (the lake writer implements it)."""
+
+    def recover(self, committed: set[str]) -> None:
+        """Drop staged output and lake files of batches that were never recorded."""
+
+    def add(self, item: Item) -> tuple[str, bool]:
+        """Stage one gated item; return its type label and whether it is new (False: duplicate)."""
+
+    def staged_bytes(self) -> int:
+        """About how much is staged and not yet committed."""
+
+    def commit(self) -> tuple[str | None, list[str], int]:
+        """Make everything staged visible; return (batch id or None if nothing, lake paths, rows)."""
+
+    def abort(self) -> None:
+        """Drop everything staged since the last commit."""
+
+
+@dataclass
+class Counts:
+    accepted: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    source: str
+    files: Counter = field(default_factory=Counter)  # status -> number of files
+    counts: dict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))  # type -> item counts
+    problems: list[Rejected] = field(default_factory=list)
+    status: str = "running"
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> int:
+        return sum(c.accepted for c in self.counts.values())
+
+    @property
+    def duplicate(self) -> int:
+        return sum(c.duplicate for c in self.counts.values())
+
+    @property
+    def quarantined(self) -> int:
+        return sum(c.quarantined for c in self.counts.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "source": self.source,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "files": dict(self.files),
+            "counts": {k: vars(v) for k, v in sorted(self.counts.items())},
+            "problems": [vars(p) for p in self.problems],
+        }
+
+
+# progress(event, payload): "start" with the number of units, "advance" with the path of a finished unit.
+Progress = Callable[[str, object], None]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_batch(
+    paths: Iterable[Path | str],
+    source: str,
+    gate: Gate,
+    sink: Sink,
+    store: Engine,
+    progress: Progress | None = None,
+    *,
+    quarantine_dir: Path,
+    commit_bytes: int = 256 * 1024 * 1024,
+    commit_seconds: float = 30.0,
+) -> RunSummary:
+    """Ingest `paths` for `source`: every file lands (through `gate` into `sink`) or is quarantined."""
+    t0 = time.perf_counter()
+    sink.recover(ops.committed_batches(store))
+    run_id = ops.start_run(store, source)
+    summary = RunSummary(run_id=run_id, source=source)
+    done = ops.done_hashes(store, source)
+    units = plan(paths)
+    if progress:
+        progress("start", len(units))
+    pending_files: list[ops.FileRecord] = []
+    pending_q: list[ops.QuarantineRecord] = []
+    last_commit = time.monotonic()
+
+    def commit() -> None:
+        nonlocal pending_files, pending_q, last_commit
+        batch_id, lake_files, rows = sink.commit()
+        ops.record_commit(store, run_id, source, batch_id, lake_files, rows, pending_files, pending_q)
+        pending_files, pending_q = [], []
+        last_commit = time.monotonic()
+
+    try:
+        for unit in units:
+            files, q = _ingest_unit(unit, source, gate, sink, done, summary, quarantine_dir)
+            pending_files += files
+            pending_q += q
+            if progress:
+                progress("advance", unit.path)
+            if sink.staged_bytes() >= commit_bytes or time.monotonic() - last_commit >= commit_seconds:
+                commit()
+        commit()
+    except BaseException:
+        summary.status = "failed"
+        sink.abort()
+        ops.finish_run(
+            store,
+            run_id,
+            "failed",
+            sum(summary.files.values()),
+            summary.accepted,
+            summary.duplicate,
+            summary.quarantined,
+            summary.as_dict()["counts"],
+        )
+        raise
+    summary.status = "finished"
+    summary.seconds = time.perf_counter() - t0
+    ops.finish_run(
+        store,
+        run_id,
+        "finished",
+        sum(summary.files.values()),
+        summary.accepted,
+        summary.duplicate,
+        summary.quarantined,
+        summary.as_dict()["counts"],
+    )
+    return summary
+
+
+def _ingest_unit(
+    unit: Unit,
+    source: str,
+    gate: Gate,
+    sink: Sink,
+    done: set[str],
+    summary: RunSummary,
+    quarantine_dir: Path,
+) -> tuple[list[ops.FileRecord], list[ops.QuarantineRecord]]:
+    label = FORMAT_LABEL.get(unit.format, unit.format)
+    all_paths = [unit.path, *unit.members]
+    try:
+        hashes = [file_sha256(p) for p in all_paths]
+        sizes = [p.stat().st_size for p in all_paths]
+    except OSError as exc:
+        problem = Rejected(str(unit.path), f"cannot be read: {exc.strerror or exc}")
+        summary.problems.append(problem)
+        summary.counts[label].quarantined += 1
+        summary.files["quarantined"] += 1
+        return [], [ops.QuarantineRecord(source, problem.source_file, None, problem.reason)]
+
+    def records(status: str, items: int = 0) -> list[ops.FileRecord]:
+        return [
+            ops.FileRecord(str(p), s, h, unit.format, status, items if p == unit.path else 0)
+            for p, s, h in zip(all_paths, sizes, hashes, strict=True)
+        ]
+
+    if all(h in done for h in hashes):
+        summary.files["duplicate"] += len(all_paths)
+        summary.counts[f"{label} files"].duplicate += len(all_paths)
+        return records("duplicate"), []
+    done.update(hashes)
+
+    quarantined: list[ops.QuarantineRecord] = []
+    copy_path: str | None = None
+
+    def quarantine(problem: Rejected, kind: str = "rejected", type_label: str = label) -> None:
+        nonlocal copy_path
+        if copy_path is None:
+            copy_path = keep_copy(quarantine_dir, source, unit.path, hashes[0])
+        summary.problems.append(problem)
+        summary.counts[type_label].quarantined += 1
+        quarantined.append(
+            ops.QuarantineRecord(source, problem.source_file, problem.line, problem.reason, kind, copy_path)
+        )
+
+    if unit.format == detect.UNKNOWN:
+        quarantine(Rejected(str(unit.path), unit.reason or "unrecognized format"))
+        summary.files["quarantined"] += len(all_paths)
+        return records("quarantined"), quarantined
+
+    accepted = 0
+    reader = READERS[unit.format]
+    for item in reader(unit.path):
+        if isinstance(item, Rejected):
+            quarantine(item)
+            continue
+        try:
+            gated = gate(item)
+        except HeldForReview as exc:
+            quarantine(
+                Rejected(item.source_file, f"held for review: {exc}", getattr(item, "line", None)),
+                "held",
+                _item_label(item),
+            )
+            continue
+        except Exception as exc:  # noqa: BLE001 - one item the gate cannot handle must not stop the batch
+            quarantine(
+                Rejected(
+                    item.source_file,
+                    f"the privacy gate failed on this item ({exc.__class__.__name__}: {exc})",
+                    getattr(item, "line", None),
+                ),
+                "rejected",
+                _item_label(item),
+            )
+            continue
+        type_label, new = sink.add(gated)
+        if new:
+            summary.counts[type_label].accepted += 1
+            accepted += 1
+        else:
+            summary.counts[type_label].duplicate += 1
+    status = "accepted" if not quarantined else ("partial" if accepted else "quarantined")
+    summary.files[status] += len(all_paths)
+    return records(status, accepted), quarantined
+
+
+def _item_label(item: Item) -> str:
+    from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem
+
+    if isinstance(item, FhirItem):
+        return str(item.resource.get("resourceType", "fhir"))
+    if isinstance(item, DicomItem):
+        return "dicom"
+    if isinstance(item, BiosignalItem):
+        return item.format
+    return "unknown"
