@@ -1,8 +1,14 @@
 """The privacy gate: `make_gate(settings, source)` returns the function every ingested item passes.
 
-The gate replaces direct identifiers by keyed pseudonyms (keys from the key store, per source,
-outside the hub home) and de-identifies each modality; it raises HeldForReview for an item that
-may not pass without a person's review (a DICOM image at risk of burned-in text).
+Per source, with keys from the key store (settings.key_dir, never under the hub home):
+- direct identifiers become keyed pseudonyms (HMAC-SHA256), the same patient pseudonym for a
+  patient's FHIR resources, DICOM instances and biosignal records;
+- each modality is de-identified (`deid.fhir`, `deid.dicom`, `deid.biosignal`) with one secret
+  per-patient date shift and one keyed UID remapping;
+- a DICOM image at risk of burned-in text raises HeldForReview (the pipeline quarantines it).
+
+FHIR resources and DICOM datasets are changed in place (no copy of pixel data); biosignal items
+are replaced by a de-identified copy that shares the sample arrays.
 """
 
 from __future__ import annotations
@@ -12,27 +18,27 @@ from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Gate, Item
 from medhub.privacy.deid.biosignal import deid_record
 from medhub.privacy.deid.common import Policy, source_secrets
 from medhub.privacy.deid.dicom import deid_dataset
-from medhub.privacy.deid.fhir import deid_resource
+from medhub.privacy.deid.fhir import PatientIndex, deid_resource
 
 
 def make_gate(settings: Settings, source: str) -> Gate:
-    """The gate for one source with the data center's default policy: Item -> de-identified Item,
-    or HeldForReview. DICOM datasets are changed in place (no copy of pixel data)."""
+    """The gate for one source under the data center's default policy: Item -> de-identified Item,
+    or HeldForReview."""
     return gate_with_policy(settings, source, Policy())
 
 
 def gate_with_policy(settings: Settings, source: str, policy: Policy) -> Gate:
     """The gate for one source under an explicit de-identification policy."""
     secrets = source_secrets(settings, source)
-    pol = policy
+    patients = PatientIndex()
 
     def gate(item: Item) -> Item:
         if isinstance(item, FhirItem):
-            return FhirItem(item.source_file, deid_resource(item.resource, secrets, pol), item.line)
+            return FhirItem(item.source_file, deid_resource(item.resource, secrets, policy, patients), item.line)
         if isinstance(item, DicomItem):
-            return DicomItem(item.source_file, deid_dataset(item.dataset, secrets, pol))
+            return DicomItem(item.source_file, deid_dataset(item.dataset, secrets, policy))
         if isinstance(item, BiosignalItem):
-            return deid_record(item, secrets, pol)
+            return deid_record(item, secrets, policy)
         raise TypeError(f"the privacy gate does not know items of type {type(item).__name__}")
 
     return gate

@@ -42,6 +42,7 @@ class Policy:
     retain_safe_private: bool = False
     safe_private: frozenset[tuple[str, int]] = field(default_factory=frozenset)  # (creator, element low byte)
     hold_burned_in: bool = True
+    fhir_notes: str = "remove"  # FHIR Annotation notes: "remove" or "clean"
 
 
 class SourceSecrets:

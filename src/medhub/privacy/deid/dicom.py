@@ -1,28 +1,412 @@
-"""De-identification of one DICOM dataset (first version: patient identity pseudonymized)."""
+"""The DICOM de-identification engine, driven by PS3.15 Annex E (see `annex_e`).
+
+`deid_dataset(ds, secrets, policy)` changes one dataset in place:
+- every attribute of Table E.1-1 gets its action (D Z X K C U, compound actions resolved per IOD),
+  at any depth of nesting; attributes the table does not list are kept, except that person names
+  get a dummy, dates are shifted with the patient's secret shift (so that no unshifted date betrays
+  the shift), instance UIDs are remapped, and text is checked against the patient's own identifiers;
+- private attributes are removed (or, with Retain Safe Private, kept only where allowlisted);
+  curve and overlay groups are removed whole;
+- PatientID and PatientName become the patient's keyed pseudonym (the same as in FHIR and
+  biosignals of the source), AccessionNumber and StudyID keyed pseudonyms (a dummy that joins);
+- PatientIdentityRemoved, DeidentificationMethod, DeidentificationMethodCodeSequence (CID 7050) and
+  LongitudinalTemporalInformationModified are set; file meta follows the new SOP Instance UID.
+Images at risk of burned-in text raise HeldForReview before anything is changed.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+
 import pydicom
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    UID_dictionary,
+)
 
+from medhub import __version__
+from medhub.ingest.records import HeldForReview
+from medhub.privacy.deid.annex_e import actions_for, method_codes, pattern_action, resolve_compound
 from medhub.privacy.deid.common import Policy, SourceSecrets
+from medhub.privacy.deid.dates import age_years, group_as, shift_da, shift_dt, shift_text_dates
+from medhub.privacy.deid.text import Matcher
+
+TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+MAX_LEN = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "AE": 16, "CS": 16, "PN": 64}
+_DUMMY = {
+    "AE": "ANONYMIZED",
+    "AS": "000Y",
+    "CS": "ANONYMIZED",
+    "DA": "19000101",
+    "DT": "19000101000000",
+    "TM": "000000",
+    "DS": "0",
+    "IS": "0",
+    "PN": "ANONYMIZED",
+    "UR": "",
+}
+# UIDs that name things, not instances: kept even when the table or the default says remap.
+_KEEP_UID_TAGS = frozenset(
+    {
+        0x00080016,  # SOP Class UID
+        0x00081150,  # Referenced SOP Class UID
+        0x0008010C,  # Coding Scheme UID
+        0x0008010D,  # Context Group Extension Creator UID
+        0x00080117,  # Context UID
+        0x00080118,  # Mapping Resource UID
+        0x00041510,  # Referenced SOP Class UID in File
+        0x00041512,  # Referenced Transfer Syntax UID in File
+        0x00400E01,  # HL7 Instance Identifier is text, kept here for clarity
+    }
+)
+_STANDARD_ROOTS = ("1.2.840.10008.",)
+# Z attributes given a keyed pseudonym instead of an empty value (E.1.1 allows a dummy): they
+# still join DICOM to FHIR ImagingStudy and to each other, and identify nobody.
+_PSEUDO_Z = {0x00080050: ("accession", 16), 0x00200010: ("study-id", 16)}
+
+_US_CLASSES = ("1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.1")
+_SC_CLASSES = ("1.2.840.10008.5.1.4.1.1.7",)
+# Modalities whose images often carry burned-in text: held when BurnedInAnnotation is not "NO".
+RISKY_MODALITIES = frozenset({"XA", "RF", "ES", "XC", "GM", "SM", "OT", "DOC", "OP", "IO", "PX", "EPS"})
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 
 
-def deid_dataset(ds: pydicom.Dataset, secrets: SourceSecrets, policy: Policy) -> pydicom.Dataset:
-    local = str(ds.get("PatientID", "") or "")
-    name = str(ds.get("PatientName", ""))
-    pseudo = secrets.patient(local) if local else secrets.pseudonym(name, "patient-name")
+@dataclass
+class _Ctx:
+    actions: dict[int, str]
+    policy: Policy
+    secrets: SourceSecrets
+    shift: int
+    matcher: Matcher
+    sop_class: str
+    stats: Counter
+
+
+def burned_in_risk(ds: Dataset) -> str | None:
+    """Why this image may carry burned-in text that names the patient, or None."""
+    if not any(t in ds for t in _PIXEL_TAGS):
+        return None
+    bia = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    sop = str(ds.get("SOPClassUID", "") or "")
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    if bia == "YES":
+        return "BurnedInAnnotation is YES"
+    if modality in ("US", "IVUS") or sop.startswith(_US_CLASSES):
+        return "ultrasound image (annotations are usually burned into the pixels)"
+    if sop.startswith(_SC_CLASSES):
+        return "secondary capture image (often a screenshot with text)"
+    if bia != "NO" and (not modality or modality in RISKY_MODALITIES):
+        what = "absent" if not bia else repr(bia)
+        return f"BurnedInAnnotation {what} for modality {modality or 'unknown'}, at risk of burned-in text"
+    return None
+
+
+def _patient_key(ds: Dataset) -> str:
+    for kw in ("PatientID", "PatientName", "StudyInstanceUID"):
+        v = str(ds.get(kw, "") or "").strip()
+        if v:
+            return v if kw == "PatientID" else f"{kw}:{v}"
+    return ""
+
+
+def _values(ds: Dataset, keyword: str) -> list[str]:
+    v = ds.get(keyword)
+    if v is None or v == "":
+        return []
+    if isinstance(v, (MultiValue, list, tuple)):
+        return [str(x) for x in v if str(x)]
+    return [str(v)]
+
+
+_NAME_KWS = (
+    "PatientName",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "ResponsiblePerson",
+)
+
+
+def patient_matcher(ds: Dataset) -> Matcher:
+    """The patient's own identifiers, as read from the header before anything is removed."""
+    names = []
+    for kw in _NAME_KWS:
+        names += _values(ds, kw)
+    ids = []
+    for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "AdmissionID", "MedicalRecordLocator"):
+        ids += _values(ds, kw)
+    for item in ds.get("OtherPatientIDsSequence", None) or []:
+        ids += _values(item, "PatientID")
+    others = _values(ds, "PatientAddress") + _values(ds, "PatientTelephoneNumbers")
+    for b in _values(ds, "PatientBirthDate"):
+        if len(b) == 8 and b.isdigit():
+            others += [b] + [f"{b[:4]}{sep}{b[4:6]}{sep}{b[6:]}" for sep in "-./"]
+    return Matcher(names, ids, others)
+
+
+def _vr(ds: Dataset, tag: int) -> str:
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None)
+    if vr:
+        return str(vr)
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
+
+
+def _remap_uid(value: str, ctx: _Ctx) -> str:
+    v = str(value).strip().rstrip("\x00")
+    if not v or v in UID_dictionary or v.startswith(_STANDARD_ROOTS):
+        return v
+    return ctx.secrets.uid(v)
+
+
+def _map_values(elem: DataElement, fn) -> None:  # noqa: ANN001 - fn: str -> str | None
+    v = elem.value
+    if v is None or v == "":
+        return
+    if isinstance(v, (MultiValue, list)):
+        out = [fn(str(x)) for x in v]
+        elem.value = [x for x in out if x is not None] or elem.empty_value
+    else:
+        new = fn(str(v))
+        elem.value = new if new is not None else elem.empty_value
+
+
+def _clean_text(value: str, vr: str, ctx: _Ctx) -> str:
+    new = ctx.matcher.clean(value)
+    if ctx.policy.shift_dates:
+        new = shift_text_dates(new, ctx.shift)
+    if new != value:
+        ctx.stats["text cleaned"] += 1
+        limit = MAX_LEN.get(vr)
+        if limit and len(new) > limit:
+            new = new[:limit]
+    return new
+
+
+def _dummy(elem: DataElement, ctx: _Ctx) -> None:
+    vr = elem.VR
+    if vr in _DUMMY:
+        elem.value = _DUMMY[vr]
+    elif vr in TEXT_VRS:
+        elem.value = "ANONYMIZED"
+    elif vr in ("US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"):
+        elem.value = 0
+    elif vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+        elem.value = b"\x00\x00"
+    else:
+        elem.value = elem.empty_value
+
+
+def _apply(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx) -> None:
+    if action == "X":
+        del ds[tag]
+        ctx.stats["removed"] += 1
+        return
+    try:
+        elem = ds[tag]
+    except Exception:  # noqa: BLE001 - an undecodable value is dropped, never passed on unread
+        del ds[tag]
+        ctx.stats["undecodable removed"] += 1
+        return
+    vr = elem.VR
+    if vr == "SQ":
+        if action == "Z":
+            elem.value = Sequence()
+            ctx.stats["emptied"] += 1
+        else:  # K, C, D, U on a sequence: keep its items, de-identified in turn
+            for item in elem.value or []:
+                _walk(item, ctx)
+        return
+    if action == "Z":
+        if tag in _PSEUDO_Z and elem.value not in (None, ""):
+            kind, length = _PSEUDO_Z[tag]
+            elem.value = ctx.secrets.pseudonym(str(elem.value), kind, length).upper()
+            ctx.stats["pseudonymized"] += 1
+        elif elem.value not in (None, "", b""):
+            elem.value = elem.empty_value
+            ctx.stats["emptied"] += 1
+        return
+    if action == "U" or vr == "UI":
+        if tag not in _KEEP_UID_TAGS:
+            _map_values(elem, lambda v: _remap_uid(v, ctx))
+            ctx.stats["uids remapped"] += 1
+        return
+    if vr in ("DA", "DT") and (action == "C" or (action in ("D", "T") and ctx.policy.shift_dates)):
+        fn = shift_da if vr == "DA" else shift_dt
+        _map_values(elem, lambda v: fn(v, ctx.shift))
+        ctx.stats["dates shifted"] += 1
+        return
+    if action == "D":
+        if vr == "TM" and ctx.policy.shift_dates:
+            return  # whole-day shifts leave times of day as they are
+        _dummy(elem, ctx)
+        ctx.stats["replaced"] += 1
+        return
+    # K, C and T (text check) keep the value, cleaned where it is text
+    if vr == "AS":
+        _map_values(elem, group_as)
+    elif vr == "AE" and action == "C":
+        _map_values(elem, lambda v: ctx.secrets.pseudonym(v, "ae", 16).upper())
+    elif vr in TEXT_VRS or vr == "PN":
+        _map_values(elem, lambda v: _clean_text(v, vr, ctx))
+
+
+def _default_action(vr: str, ctx: _Ctx) -> str | None:
+    """What happens to an attribute Table E.1-1 does not list."""
+    if vr == "SQ":
+        return "K"
+    if vr == "UI":
+        return "U"
+    if vr in ("DA", "DT"):
+        return "C" if ctx.policy.shift_dates else None
+    if vr == "PN":
+        return "D"
+    if vr in TEXT_VRS:
+        return "T"
+    return None
+
+
+def _private_kept(ds: Dataset, tag: int, ctx: _Ctx) -> bool:
+    if not ctx.policy.retain_safe_private or not ctx.policy.safe_private:
+        return False
+    group, elem = tag >> 16, tag & 0xFFFF
+    if elem < 0x1000:  # private creator: kept while a kept element uses its block
+        return any(
+            (t >> 16) == group and ((t & 0xFFFF) >> 8) == elem and _private_kept(ds, int(t), ctx)
+            for t in ds
+            if (int(t) & 0xFFFF) >= 0x1000
+        )
+    creator = ds.get((group, elem >> 8))
+    if creator is None:
+        return False
+    name = str(creator.value).strip().upper()
+    return (name, elem & 0xFF) in ctx.policy.safe_private
+
+
+def _walk(ds: Dataset, ctx: _Ctx) -> None:
+    overlay_action = pattern_action("overlay-data", ctx.policy)
+    for tag in list(ds.keys()):
+        t = int(tag)
+        group = t >> 16
+        if group & 1:
+            if _private_kept(ds, t, ctx):
+                vr = _vr(ds, t)
+                _apply(ds, t, vr, "T" if vr != "SQ" else "K", ctx)
+            else:
+                del ds[tag]
+                ctx.stats["private removed"] += 1
+            continue
+        if 0x5000 <= group <= 0x50FF or (0x6000 <= group <= 0x60FF and overlay_action == "X"):
+            del ds[tag]  # curves and overlays go whole: a half-removed overlay is invalid
+            ctx.stats["removed"] += 1
+            continue
+        if group == 0x0002:
+            continue
+        vr = _vr(ds, t)
+        action = ctx.actions.get(t)
+        if action is None:
+            action = _default_action(vr, ctx)
+            if action is None:
+                continue
+        elif "/" in action:
+            action = resolve_compound(action, t, ctx.sop_class)
+        _apply(ds, t, vr, action, ctx)
+
+
+def _add_age(ds: Dataset) -> None:
+    """Patient's Age from birth and study dates when the header lacks it (the birth date is removed)."""
+    if str(ds.get("PatientAge", "") or "").strip():
+        return
+    born = str(ds.get("PatientBirthDate", "") or "")
+    at = str(ds.get("StudyDate", "") or ds.get("SeriesDate", "") or ds.get("ContentDate", "") or "")
+    try:
+        b = date(int(born[:4]), int(born[4:6]), int(born[6:8]))
+        a = date(int(at[:4]), int(at[4:6]), int(at[6:8]))
+    except (ValueError, IndexError):
+        return
+    years = age_years(b, a)
+    if 0 <= years < 1000:
+        ds.PatientAge = group_as(f"{years:03d}Y")
+
+
+def _file_meta(ds: Dataset) -> None:
+    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+    if "TransferSyntaxUID" in meta:
+        ts = meta.TransferSyntaxUID
+    else:  # read without file meta: keep the encoding it was read in
+        implicit, little = getattr(ds, "original_encoding", None) or (True, True)
+        ts = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    new = FileMetaDataset()
+    new.TransferSyntaxUID = ts
+    new.MediaStorageSOPClassUID = ds.get("SOPClassUID", meta.get("MediaStorageSOPClassUID", ""))
+    new.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "")
+    new.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    new.ImplementationVersionName = f"MEDHUB_{__version__}"[:16]
+    ds.file_meta = new
+
+
+def deid_dataset(
+    ds: Dataset, secrets: SourceSecrets, policy: Policy, stats: Counter | None = None
+) -> Dataset:
+    """De-identify `ds` in place and return it; HeldForReview for an image at risk of burned-in text."""
+    if policy.hold_burned_in:
+        risk = burned_in_risk(ds)
+        if risk:
+            raise HeldForReview(risk)
+    stats = Counter() if stats is None else stats
+    key = _patient_key(ds)
+    ctx = _Ctx(
+        actions=actions_for(policy),
+        policy=policy,
+        secrets=secrets,
+        shift=secrets.shift_days(key) if policy.shift_dates else 0,
+        matcher=patient_matcher(ds),
+        sop_class=str(ds.get("SOPClassUID", "") or ""),
+        stats=stats,
+    )
+    if policy.retain_patient_characteristics:
+        _add_age(ds)
+    pseudo = secrets.patient(key)
+    _walk(ds, ctx)
     ds.PatientID = pseudo
     ds.PatientName = pseudo
-    for kw in (
-        "OtherPatientIDs",
-        "OtherPatientNames",
-        "OtherPatientIDsSequence",
-        "PatientBirthName",
-        "PatientMotherBirthName",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-    ):
-        if kw in ds:
-            delattr(ds, kw)
     ds.PatientIdentityRemoved = "YES"
+    codes = method_codes(policy)
+    ds.DeidentificationMethod = [f"medhub {__version__} PS3.15 Annex E"] + [m[:64] for _c, m in codes[1:]]
+    seq = []
+    for code, meaning in codes:
+        item = Dataset()
+        item.CodeValue = code
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        seq.append(item)
+    ds.DeidentificationMethodCodeSequence = seq
+    if policy.shift_dates:
+        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    _file_meta(ds)
     return ds
+
+
+def read_dicom(path: str) -> Dataset:
+    """Read a DICOM file, also one written without file meta (as some RT exports are)."""
+    try:
+        return pydicom.dcmread(path)
+    except pydicom.errors.InvalidDicomError:
+        ds = pydicom.dcmread(path, force=True)
+        if "SOPClassUID" not in ds:
+            msg = f"{path}: not a DICOM file (no preamble, no SOP Class UID)"
+            raise pydicom.errors.InvalidDicomError(msg) from None
+        return ds

@@ -1,61 +1,346 @@
-"""De-identification of one FHIR R4 resource (a plain dict, as read).
+"""De-identification of one FHIR R4 resource (a plain dict, as read), in place.
 
-Direct identifiers become keyed pseudonyms: Patient.id and every "Patient/<id>" reference
-anywhere in any resource; identifiers everywhere. Patient names, telecom and addresses are removed.
+- Patient: id -> the patient's keyed pseudonym; name, telecom, photo, contact removed; address cut
+  to the configured level (default: first level, e.g. "서울특별시") with the postcode truncated;
+  birthDate shifted, and generalized to a year for people over 89 (the "90 or older" group);
+  extensions kept only where their value is coded, numeric or boolean (mothersMaidenName,
+  birthPlace and the like go).
+- RelatedPerson, Practitioner, Person: names, telecom, addresses and photos removed.
+- Every resource: "Patient/<id>" rewritten to "Patient/<pseudonym>" wherever it appears; Reference
+  displays removed; identifiers pseudonymized (DICOM UIDs and accession numbers the same way as in
+  DICOM, so ImagingStudy still joins to the images); narrative (text) removed; notes (Annotation)
+  removed, or cleaned with Policy.fhir_notes="clean"; attachments' inline data removed; free text
+  cleaned of the patient's own identifiers and identifier-shaped strings; every date, dateTime and
+  instant shifted by the patient's secret shift, keeping its precision and time zone.
+
+The patient of a resource other than Patient is found from its subject/patient/beneficiary
+reference; `PatientIndex` remembers the identifiers of Patients already seen (bounded), so that
+free text in their other resources can be checked against them.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import re
+from collections import OrderedDict
+from datetime import date
 from typing import Any
 
-from medhub.privacy.deid.common import Policy, SourceSecrets
+from medhub.privacy.deid.common import AGE_TOP, Policy, SourceSecrets
+from medhub.privacy.deid.dates import age_years, shift_fhir, shift_text_dates
+from medhub.privacy.deid.text import GENERIC, MASK, Matcher
 
 _PATIENT_REF = re.compile(r"(?<![A-Za-z0-9])Patient/([A-Za-z0-9\-.]{1,64})")
+_DATE_VALUE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+_DATE_KEY = re.compile(r"(?:[Dd]ate|[Dd]ateTime|[Ii]nstant|[Pp]eriod)$")
+_DATE_KEYS = frozenset(
+    {
+        "start",
+        "end",
+        "issued",
+        "recorded",
+        "authoredOn",
+        "lastUpdated",
+        "created",
+        "timestamp",
+        "sent",
+        "received",
+        "event",
+        "asserted",
+        "whenHandedOver",
+        "whenPrepared",
+        "occurrenceDateTime",
+        "expiry",
+        "due",
+    }
+)
+FREE_TEXT_KEYS = frozenset(
+    {
+        "text",
+        "valueString",
+        "conclusion",
+        "description",
+        "comment",
+        "summary",
+        "contentString",
+        "patientInstruction",
+        "title",
+        "answerString",
+    }
+)
+_PERSON_FIELDS = ("name", "telecom", "photo", "contact")
+_PEOPLE = frozenset({"RelatedPerson", "Practitioner", "Person"})
+_SAFE_EXT_VALUES = frozenset(
+    {
+        "valueCoding",
+        "valueCodeableConcept",
+        "valueCode",
+        "valueBoolean",
+        "valueDecimal",
+        "valueInteger",
+        "valueQuantity",
+        "valueUnsignedInt",
+        "valuePositiveInt",
+        "valueUri",
+        "valueString",  # cleaned like all free text
+    }
+)
+_DICOM_UID_SYSTEM = "urn:dicom:uid"
 
 
-def deid_resource(resource: dict[str, Any], secrets: SourceSecrets, policy: Policy) -> dict[str, Any]:
-    """A de-identified copy of `resource`."""
-    out = copy.deepcopy(resource)
-    if out.get("resourceType") == "Patient":
-        if isinstance(out.get("id"), str):
-            out["id"] = secrets.patient(out["id"])
-        for k in ("name", "telecom", "address", "photo", "contact"):
-            out.pop(k, None)
-    return _walk(out, secrets)
+class PatientIndex:
+    """The identifiers of recently seen Patients of one source, for cleaning their free text."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._m: OrderedDict[str, Matcher] = OrderedDict()
+
+    def add(self, local_id: str, matcher: Matcher) -> None:
+        self._m[local_id] = matcher
+        self._m.move_to_end(local_id)
+        while len(self._m) > self.capacity:
+            self._m.popitem(last=False)
+
+    def get(self, local_id: str | None) -> Matcher | None:
+        return self._m.get(local_id) if local_id else None
 
 
-def _rewrite_refs(text: str, secrets: SourceSecrets) -> str:
-    return _PATIENT_REF.sub(lambda m: "Patient/" + secrets.patient(m.group(1)), text)
+_EMPTY = Matcher()
 
 
-def _walk(node: Any, secrets: SourceSecrets, key: str = "") -> Any:
+def patient_matcher(patient: dict[str, Any]) -> Matcher:
+    names, ids, others = [], [], []
+    for n in patient.get("name") or []:
+        if isinstance(n, dict):
+            parts = [*(n.get("given") or []), n.get("family") or ""]
+            names.append(" ".join(str(p) for p in parts if p))
+            names.append(str(n.get("family") or "") + "^" + "^".join(str(g) for g in n.get("given") or []))
+            if n.get("text"):
+                names.append(str(n["text"]))
+    for i in patient.get("identifier") or []:
+        if isinstance(i, dict) and i.get("value"):
+            ids.append(str(i["value"]))
+    if patient.get("id"):
+        ids.append(str(patient["id"]))
+    for t in patient.get("telecom") or []:
+        if isinstance(t, dict) and t.get("value"):
+            others.append(str(t["value"]))
+    for a in patient.get("address") or []:
+        if isinstance(a, dict):
+            others += [str(x) for x in a.get("line") or []]
+            if a.get("text"):
+                others.append(str(a["text"]))
+    return Matcher(names, ids, others)
+
+
+def _patient_of(resource: dict[str, Any]) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        return str(resource.get("id") or "") or None
+    for k in ("subject", "patient", "beneficiary", "individual"):
+        ref = resource.get(k)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            m = _PATIENT_REF.search(ref["reference"])
+            if m:
+                return m.group(1)
+    return None
+
+
+class _Ctx:
+    __slots__ = ("secrets", "policy", "shift", "matcher")
+
+    def __init__(self, secrets: SourceSecrets, policy: Policy, shift: int, matcher: Matcher) -> None:
+        self.secrets, self.policy, self.shift, self.matcher = secrets, policy, shift, matcher
+
+
+def deid_resource(
+    resource: dict[str, Any],
+    secrets: SourceSecrets,
+    policy: Policy,
+    index: PatientIndex | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """De-identify `resource` in place and return it."""
+    rtype = resource.get("resourceType")
+    local = _patient_of(resource)
+    if rtype == "Patient":
+        matcher = patient_matcher(resource)
+        if index is not None and local:
+            index.add(local, matcher)
+    else:
+        matcher = (index.get(local) if index is not None else None) or _EMPTY
+    shift = secrets.shift_days(local) if (local and policy.shift_dates) else 0
+    ctx = _Ctx(secrets, policy, shift, matcher)
+    resource.pop("text", None)  # narrative
+    birth = None
+    if rtype == "Patient":
+        birth = _patient(resource, ctx, today or date.today())
+    elif rtype in _PEOPLE:
+        for k in (*_PERSON_FIELDS, "address"):
+            resource.pop(k, None)
+    _walk(resource, ctx)
+    if birth:
+        resource["birthDate"] = birth
+    return resource
+
+
+def _patient(p: dict[str, Any], ctx: _Ctx, today: date) -> str | None:
+    if isinstance(p.get("id"), str):
+        p["id"] = ctx.secrets.patient(p["id"])
+    for k in _PERSON_FIELDS:
+        p.pop(k, None)
+    addrs = [_address(a, ctx.policy) for a in p.get("address") or [] if isinstance(a, dict)]
+    addrs = [a for a in addrs if a]
+    if addrs:
+        p["address"] = addrs
+    else:
+        p.pop("address", None)
+    exts = [e for e in p.get("extension") or [] if _safe_extension(e)]
+    if exts:
+        p["extension"] = exts
+    else:
+        p.pop("extension", None)
+    return _birth_date(p.pop("birthDate", None), p.get("deceasedDateTime"), ctx, today)
+
+
+def _birth_date(birth: Any, deceased: Any, ctx: _Ctx, today: date) -> str | None:
+    """birthDate shifted; for people over 89 (at death or today) only the year that makes them 90."""
+    if not isinstance(birth, str) or not _DATE_VALUE.match(birth):
+        return None
+    ref = today
+    if isinstance(deceased, str) and len(deceased) >= 10:
+        with contextlib.suppress(ValueError):
+            ref = date.fromisoformat(deceased[:10])
+    try:
+        month = int(birth[5:7]) if len(birth) >= 7 else 1
+        born = date(int(birth[:4]), month, int(birth[8:10]) if len(birth) >= 10 else 1)
+    except ValueError:
+        return None
+    if age_years(born, ref) > AGE_TOP:
+        shifted_ref = shift_fhir(ref.isoformat(), ctx.shift) or ref.isoformat()
+        return f"{int(shifted_ref[:4]) - AGE_TOP - 1:04d}"
+    return shift_fhir(birth, ctx.shift) if ctx.shift else birth
+
+
+def _address(a: dict[str, Any], policy: Policy) -> dict[str, Any] | None:
+    out: dict[str, Any] = {k: a[k] for k in ("use", "type", "country") if k in a}
+    level = policy.address_level
+    state = a.get("state")
+    if not state and isinstance(a.get("text"), str) and a["text"].split():
+        state = a["text"].split()[0]  # Korean addresses begin with the province or metropolitan city
+    if level >= 1 and state:
+        out["state"] = state
+    if level >= 2 and a.get("city"):
+        out["city"] = a["city"]
+    pc = a.get("postalCode")
+    if pc and policy.postcode_digits > 0:
+        digits = re.sub(r"\D", "", str(pc))[: policy.postcode_digits]
+        if digits:
+            out["postalCode"] = digits
+    if "period" in a:
+        out["period"] = a["period"]
+    return out if any(k in out for k in ("state", "city", "postalCode", "country")) else None
+
+
+def _safe_extension(e: Any) -> bool:
+    if not isinstance(e, dict):
+        return False
+    values = [k for k in e if k.startswith("value")]
+    if any(v not in _SAFE_EXT_VALUES for v in values):
+        return False
+    if "extension" in e:
+        e["extension"] = [x for x in e["extension"] if _safe_extension(x)]
+    return bool(values) or bool(e.get("extension"))
+
+
+def _clean_text(s: str, ctx: _Ctx) -> str:
+    out = ctx.matcher.clean(s)
+    if ctx.shift:
+        out = shift_text_dates(out, ctx.shift)
+    return out
+
+
+def _walk(node: Any, ctx: _Ctx) -> Any:
     if isinstance(node, dict):
-        for k, v in list(node.items()):
+        if "reference" in node:
+            node.pop("display", None)
+        if "contentType" in node and "data" in node:  # an Attachment with inline content
+            node.pop("data", None)
+            node.pop("url", None)
+        for k in list(node.keys()):
+            v = node[k]
             if k == "identifier":
-                node[k] = _identifiers(v, secrets)
-            else:
-                node[k] = _walk(v, secrets, k)
+                node[k] = _identifiers(v, ctx)
+            elif k == "note":
+                if ctx.policy.fhir_notes == "clean" and isinstance(v, list):
+                    node[k] = [_note(n, ctx) for n in v if isinstance(n, dict)]
+                else:
+                    del node[k]
+            elif k in ("photo", "presentedForm"):
+                del node[k]
+            elif k == "uid" and isinstance(v, str):
+                node[k] = ctx.secrets.uid(v)
+            elif isinstance(v, str):
+                node[k] = _string(k, v, ctx)
+            elif isinstance(v, list) and v and isinstance(v[0], str):
+                node[k] = [_string(k, x, ctx) if isinstance(x, str) else _walk(x, ctx) for x in v]
+            elif isinstance(v, (dict, list)):
+                _walk(v, ctx)
         return node
     if isinstance(node, list):
-        return [_walk(v, secrets, key) for v in node]
-    if isinstance(node, str) and "Patient/" in node:
-        return _rewrite_refs(node, secrets)
+        for i, v in enumerate(node):
+            node[i] = _walk(v, ctx)
+        return node
     return node
 
 
-def _identifiers(value: Any, secrets: SourceSecrets) -> Any:
+def _string(key: str, value: str, ctx: _Ctx) -> str:
+    if "Patient/" in value:
+        value = _PATIENT_REF.sub(lambda m: "Patient/" + ctx.secrets.patient(m.group(1)), value)
+    if ctx.shift and (key in _DATE_KEYS or _DATE_KEY.search(key)) and _DATE_VALUE.match(value):
+        return shift_fhir(value, ctx.shift) or value
+    if key in FREE_TEXT_KEYS or key.startswith("valueString"):
+        return _clean_text(value, ctx)
+    if GENERIC.search(value) and key not in ("reference", "url", "system", "code", "id"):
+        return GENERIC.sub(MASK, value)
+    return value
+
+
+def _note(n: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(n.get("text"), str):
+        out["text"] = _clean_text(n["text"], ctx)
+    if isinstance(n.get("time"), str):
+        out["time"] = shift_fhir(n["time"], ctx.shift) or n["time"] if ctx.shift else n["time"]
+    return out
+
+
+def _identifiers(value: Any, ctx: _Ctx) -> Any:
     items = value if isinstance(value, list) else [value]
     out = []
     for ident in items:
         if not isinstance(ident, dict):
             continue
-        ident = {k: v for k, v in ident.items() if k in ("use", "type", "system", "value")}
+        ident = {k: v for k, v in ident.items() if k in ("use", "type", "system", "value", "period")}
+        system = str(ident.get("system", ""))
+        raw = str(ident.get("value", ""))
         if "value" in ident:
-            kind = "identifier:" + str(ident.get("system", ""))
-            ident["value"] = secrets.pseudonym(str(ident["value"]), kind)
+            if system == _DICOM_UID_SYSTEM:
+                uid = raw[8:] if raw.startswith("urn:oid:") else raw
+                ident["value"] = ("urn:oid:" if raw.startswith("urn:oid:") else "") + ctx.secrets.uid(uid)
+            elif _is_accession(ident):
+                ident["value"] = ctx.secrets.pseudonym(raw, "accession", 16).upper()
+            else:
+                ident["value"] = ctx.secrets.pseudonym(raw, "identifier:" + system)
         if isinstance(ident.get("type"), dict):
             ident["type"].pop("text", None)
+        if "period" in ident:
+            _walk(ident["period"], ctx)
         out.append(ident)
     return out if isinstance(value, list) else (out[0] if out else None)
+
+
+def _is_accession(ident: dict[str, Any]) -> bool:
+    t = ident.get("type")
+    if not isinstance(t, dict):
+        return False
+    return any(isinstance(c, dict) and c.get("code") == "ACSN" for c in t.get("coding") or [])
