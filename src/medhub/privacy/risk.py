@@ -55,9 +55,15 @@ class RiskReport:
 
     def as_dict(self) -> dict:
         return {
-            "rows": self.rows, "quasi_identifiers": self.quasi_identifiers, "classes": self.classes,
-            "k": self.k, "max_risk": self.max_risk, "mean_risk": self.mean_risk,
-            "share_at_risk": self.share_at_risk, "l_diversity": dict(self.l_diversity), "passed": self.passed,
+            "rows": self.rows,
+            "quasi_identifiers": self.quasi_identifiers,
+            "classes": self.classes,
+            "k": self.k,
+            "max_risk": self.max_risk,
+            "mean_risk": self.mean_risk,
+            "share_at_risk": self.share_at_risk,
+            "l_diversity": dict(self.l_diversity),
+            "passed": self.passed,
             "rules": [r.__dict__ for r in self.rules],
         }
 
@@ -70,8 +76,10 @@ def _to_pandas(table, columns: Sequence[str]) -> pd.DataFrame:
     elif hasattr(table, "df"):  # DuckDB relation
         df = table.df()
     else:
-        raise TypeError(f"cannot assess a {type(table).__name__}: give a pandas DataFrame, pyarrow Table or "
-                        "DuckDB relation")
+        raise TypeError(
+            f"cannot assess a {type(table).__name__}: give a pandas DataFrame, pyarrow Table or "
+            "DuckDB relation"
+        )
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise KeyError(f"column(s) {missing} not in the table (columns: {list(df.columns)[:30]})")
@@ -82,8 +90,9 @@ def _codes(s: pd.Series) -> np.ndarray:
     return pd.factorize(s, use_na_sentinel=False)[0]
 
 
-def assess(table, quasi_identifiers: Sequence[str], sensitive: Sequence[str] = (),
-           policy: RiskPolicy | None = None) -> RiskReport:
+def assess(
+    table, quasi_identifiers: Sequence[str], sensitive: Sequence[str] = (), policy: RiskPolicy | None = None
+) -> RiskReport:
     """Risk of re-identifying a row of `table` from its quasi-identifiers (prosecutor model)."""
     policy = policy or RiskPolicy()
     qi = list(quasi_identifiers)
@@ -103,22 +112,46 @@ def assess(table, quasi_identifiers: Sequence[str], sensitive: Sequence[str] = (
     max_risk = float(1.0 / k)
     mean_risk = float(record_risk.mean())  # = classes / rows
     share = float((record_risk > policy.risk_threshold).mean())
-    report = RiskReport(rows=n, quasi_identifiers=qi, classes=len(sizes), k=k, max_risk=max_risk,
-                        mean_risk=mean_risk, share_at_risk=share)
+    report = RiskReport(
+        rows=n,
+        quasi_identifiers=qi,
+        classes=len(sizes),
+        k=k,
+        max_risk=max_risk,
+        mean_risk=mean_risk,
+        share_at_risk=share,
+    )
     report.rules += [
         Rule("k-anonymity", k, policy.k, k >= policy.k, f"smallest class has {k} record(s)"),
-        Rule("max prosecutor risk", max_risk, policy.max_risk, max_risk <= policy.max_risk,
-             f"1/{k} = {max_risk:.3f}"),
-        Rule("records at risk", share, policy.max_share_at_risk, share <= policy.max_share_at_risk,
-             f"{share:.1%} of records have risk > {policy.risk_threshold}"),
+        Rule(
+            "max prosecutor risk",
+            max_risk,
+            policy.max_risk,
+            max_risk <= policy.max_risk,
+            f"1/{k} = {max_risk:.3f}",
+        ),
+        Rule(
+            "records at risk",
+            share,
+            policy.max_share_at_risk,
+            share <= policy.max_share_at_risk,
+            f"{share:.1%} of records have risk > {policy.risk_threshold}",
+        ),
     ]
     for s in sens:
         pair = pd.DataFrame({"c": cls, "v": _codes(df[s])}).drop_duplicates()
         l_per_class = np.bincount(pair["c"].to_numpy(), minlength=len(sizes))
         ell = int(l_per_class.min())
         report.l_diversity[s] = ell
-        report.rules.append(Rule(f"l-diversity({s})", ell, policy.min_l, ell >= policy.min_l,
-                                 f"the least diverse class has {ell} distinct value(s) of {s}"))
+        report.rules.append(
+            Rule(
+                f"l-diversity({s})",
+                ell,
+                policy.min_l,
+                ell >= policy.min_l,
+                f"the least diverse class has {ell} distinct value(s) of {s}",
+            )
+        )
     return report
 
 
@@ -131,8 +164,13 @@ def read_table(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
         if path.suffix.lower() in (".csv", ".tsv"):
-            return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str,
-                               keep_default_na=False, na_values=[""])
+            return pd.read_csv(
+                path,
+                sep="\t" if path.suffix.lower() == ".tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
     except Exception as exc:  # noqa: BLE001 - reported with the file name
         raise ValueError(f"{path}: cannot read it as a table: {exc}") from exc
     raise ValueError(f"{path}: unsupported table format (use .csv, .tsv or .parquet)")

@@ -34,8 +34,9 @@ class AttackResult:
     lift: float
 
 
-def frequency_attack(name: str, tokens: np.ndarray, true_values: Sequence[str],
-                     public_freq: Mapping[str, float]) -> AttackResult:
+def frequency_attack(
+    name: str, tokens: np.ndarray, true_values: Sequence[str], public_freq: Mapping[str, float]
+) -> AttackResult:
     """Attack one token column; `true_values[i]` is record i's real value (for scoring only)."""
     tokens = np.asarray(tokens)
     truth = np.asarray(true_values, dtype=object)

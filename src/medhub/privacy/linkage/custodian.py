@@ -75,7 +75,9 @@ def project_key_path(linkage_dir: Path, project: str) -> Path:
 
 def new_round(linkage_dir: Path, round_id: str | None = None) -> tuple[str, bytes]:
     """Open a linkage round: a fresh key from the custodian, under a new round id."""
-    rid = round_id or datetime.datetime.now(datetime.UTC).strftime("r%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    rid = round_id or datetime.datetime.now(datetime.UTC).strftime(
+        "r%Y%m%dT%H%M%S"
+    ) + "-" + secrets.token_hex(3)
     path = round_key_path(linkage_dir, rid)
     if path.exists():
         raise LinkageKeyError(f"round {rid} already exists; a round key is never reused")

@@ -30,12 +30,24 @@ FIELDS: dict[str, int] = {
 
 # Starting values for EM: records of one person mostly agree; two people's seldom do (public rates
 # for Korean names: two random people share a surname ~8% of the time, a given name ~2%).
-INITIAL_M = {"rrn": [0.02, 0.08, 0.9], "dob": [0.05, 0.05, 0.9], "phone": [0.15, 0.85],
-             "residence": [0.1, 0.05, 0.85], "surname": [0.02, 0.98], "given": [0.05, 0.1, 0.85],
-             "sex": [0.02, 0.98]}
-INITIAL_U = {"rrn": [0.98, 0.019, 0.001], "dob": [0.9, 0.05, 0.05], "phone": [0.99, 0.01],
-             "residence": [0.9, 0.09, 0.01], "surname": [0.9, 0.1], "given": [0.9, 0.07, 0.03],
-             "sex": [0.5, 0.5]}
+INITIAL_M = {
+    "rrn": [0.02, 0.08, 0.9],
+    "dob": [0.05, 0.05, 0.9],
+    "phone": [0.15, 0.85],
+    "residence": [0.1, 0.05, 0.85],
+    "surname": [0.02, 0.98],
+    "given": [0.05, 0.1, 0.85],
+    "sex": [0.02, 0.98],
+}
+INITIAL_U = {
+    "rrn": [0.98, 0.019, 0.001],
+    "dob": [0.9, 0.05, 0.05],
+    "phone": [0.99, 0.01],
+    "residence": [0.9, 0.09, 0.01],
+    "surname": [0.9, 0.1],
+    "given": [0.9, 0.07, 0.03],
+    "sex": [0.5, 0.5],
+}
 
 
 def _eq(left: pd.DataFrame, right: pd.DataFrame, name: str, li: np.ndarray, ri: np.ndarray):
@@ -60,19 +72,25 @@ def _bound(left, right, li, ri, fld: str, anchors_eq: dict[str, np.ndarray]) -> 
     return agree, disagree & ~agree
 
 
-def comparison_levels(left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
+def comparison_levels(
+    left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.ndarray
+) -> dict[str, np.ndarray]:
     """Agreement level per field (int8 arrays, -1 = unknown) for the pairs (left[li], right[ri])."""
     anchors_eq = {a: _eq(left, right, a, li, ri)[0] for a in BINDING_ANCHORS}
     out: dict[str, np.ndarray] = {}
 
     rrn_eq, rrn_present = _eq(left, right, "rrn", li, ri)
-    part = (_eq(left, right, "rrn_no_a", li, ri)[0] | _eq(left, right, "rrn_no_b", li, ri)[0]
-            | _eq(left, right, "rrn_no_c", li, ri)[0])  # one part differs: a typo
+    part = (
+        _eq(left, right, "rrn_no_a", li, ri)[0]
+        | _eq(left, right, "rrn_no_b", li, ri)[0]
+        | _eq(left, right, "rrn_no_c", li, ri)[0]
+    )  # one part differs: a typo
     out["rrn"] = np.where(rrn_eq, 2, np.where(part, 1, np.where(rrn_present, 0, -1))).astype(np.int8)
 
     dob_eq, dob_present = _eq(left, right, "dob", li, ri)
-    out["dob"] = np.where(dob_eq, 2, np.where(anchors_eq["dob_swap"], 1, np.where(dob_present, 0, -1))).astype(
-        np.int8)
+    out["dob"] = np.where(
+        dob_eq, 2, np.where(anchors_eq["dob_swap"], 1, np.where(dob_present, 0, -1))
+    ).astype(np.int8)
 
     ph_eq, ph_present = _eq(left, right, "phone", li, ri)
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
@@ -80,7 +98,8 @@ def comparison_levels(left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, r
     ad_eq, ad_present = _eq(left, right, "address", li, ri)
     pc_agree, pc_dis = _bound(left, right, li, ri, "postcode", anchors_eq)
     out["residence"] = np.where(ad_eq, 2, np.where(pc_agree, 1, np.where(ad_present | pc_dis, 0, -1))).astype(
-        np.int8)
+        np.int8
+    )
 
     s_agree, s_dis = _bound(left, right, li, ri, "surname", anchors_eq)
     out["surname"] = np.where(s_agree, 1, np.where(s_dis & ~s_agree, 0, -1)).astype(np.int8)
@@ -145,8 +164,9 @@ def _pair_agreement_rate(left: pd.DataFrame, right: pd.DataFrame, name: str) -> 
     return agree, float(lc.sum()) * float(rc.sum())
 
 
-def estimate_u(left: pd.DataFrame, right: pd.DataFrame, levels: dict[str, np.ndarray],
-               min_pairs: int = 50) -> dict[str, np.ndarray]:
+def estimate_u(
+    left: pd.DataFrame, right: pd.DataFrame, levels: dict[str, np.ndarray], min_pairs: int = 50
+) -> dict[str, np.ndarray]:
     """u: the chance that two different people agree, per field and level (fixed during EM).
 
     Anchor fields (rrn, dob, phone, address) are counted exactly over all pairs from token
@@ -188,8 +208,13 @@ def estimate_u(left: pd.DataFrame, right: pd.DataFrame, levels: dict[str, np.nda
     return u
 
 
-def fit_em(levels: dict[str, np.ndarray], u: dict[str, np.ndarray], n_pairs: float,
-           max_iter: int = 200, tol: float = 1e-6) -> FSModel:
+def fit_em(
+    levels: dict[str, np.ndarray],
+    u: dict[str, np.ndarray],
+    n_pairs: float,
+    max_iter: int = 200,
+    tol: float = 1e-6,
+) -> FSModel:
     """Estimate m and lambda (the share of matches among ALL n_pairs pairs) by EM, u held fixed.
 
     Pairs outside the candidate set are taken as non-matches (blocking keeps every likely match).

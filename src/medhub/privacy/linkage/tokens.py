@@ -47,7 +47,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "rrn_no_c": 22.0,  # birth date and the next 3 digits
 }
 
-# Anchors: fields that are high-entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
+# Anchors: fields of high entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
 ANCHORS = ("dob", "dob_swap", "phone", "address")
 BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode")
 # Bound fields ride on these anchors ("dob_swap" agrees whenever "dob" does, so "dob" is not needed).
@@ -70,8 +70,12 @@ class TokenSpec:
 def _specs() -> tuple[TokenSpec, ...]:
     specs = [TokenSpec(a, (a,)) for a in ANCHORS]
     specs += [TokenSpec(r, (r,)) for r in RRN_TOKENS]
-    specs += [TokenSpec(f"{f}+{a}", (f, a)) for a in BINDING_ANCHORS for f in BOUND_FIELDS if not (
-        f == "postcode" and a == "address")]
+    specs += [
+        TokenSpec(f"{f}+{a}", (f, a))
+        for a in BINDING_ANCHORS
+        for f in BOUND_FIELDS
+        if not (f == "postcode" and a == "address")
+    ]
     return tuple(specs)
 
 
@@ -93,8 +97,16 @@ check_specs()
 
 # Input fields a source may supply (column names after any mapping).
 INPUT_FIELDS = (
-    "family_name", "given_name", "family_name_roman", "given_name_roman", "sex", "birth_date",
-    "rrn", "phone", "address", "postcode",
+    "family_name",
+    "given_name",
+    "family_name_roman",
+    "given_name_roman",
+    "sex",
+    "birth_date",
+    "rrn",
+    "phone",
+    "address",
+    "postcode",
 )
 
 
@@ -131,10 +143,7 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["phone"] = _map_unique(_col(records, "phone"), nz.phone)
     out["postcode"] = _map_unique(_col(records, "postcode"), nz.postcode)
     out["address"] = _map_unique(_col(records, "address"), nz.address)
-    if with_rrn:
-        r = _map_unique(_col(records, "rrn"), nz.rrn)
-    else:
-        r = np.array([""] * len(records), dtype=object)
+    r = _map_unique(_col(records, "rrn"), nz.rrn) if with_rrn else np.array([""] * len(records), dtype=object)
     out["rrn"] = r
     long_id = [len(x) >= 12 for x in r]
     out["rrn_no_a"] = [x[6:] if ok else "" for x, ok in zip(r, long_id, strict=True)]

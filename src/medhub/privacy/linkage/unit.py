@@ -48,8 +48,12 @@ def check_tokens(tokens: pd.DataFrame, what: str = "token table") -> None:
         raise LinkageError(f"{what} repeats record id {dup!r}")
 
 
-def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame, block_on: Iterable[str] = BLOCKING_TOKENS,
-                    max_block_pairs: int = MAX_BLOCK_PAIRS) -> tuple[np.ndarray, np.ndarray]:
+def candidate_pairs(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    block_on: Iterable[str] = BLOCKING_TOKENS,
+    max_block_pairs: int = MAX_BLOCK_PAIRS,
+) -> tuple[np.ndarray, np.ndarray]:
     """Row-index pairs that share at least one blocking token (huge blocks skipped)."""
     n_right = len(right)
     codes = []
@@ -98,16 +102,26 @@ class LinkResult:
     n_candidates: int
 
 
-def link_tables(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 0.5,
-                one_to_one_links: bool = True) -> LinkResult:
+def link_tables(
+    left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 0.5, one_to_one_links: bool = True
+) -> LinkResult:
     """Link two token tables. Returns the accepted pairs, best first."""
     check_tokens(left, "left token table")
     check_tokens(right, "right token table")
     left = left.reset_index(drop=True)
     right = right.reset_index(drop=True)
     li, ri = candidate_pairs(left, right)
-    empty = pd.DataFrame({"left_row": [], "right_row": [], "left_id": [], "right_id": [], "probability": [],
-                          "weight": [], "stage": []})
+    empty = pd.DataFrame(
+        {
+            "left_row": [],
+            "right_row": [],
+            "left_id": [],
+            "right_id": [],
+            "probability": [],
+            "weight": [],
+            "stage": [],
+        }
+    )
     if len(li) == 0:
         return LinkResult(empty, None, 0)
     levels = comparison_levels(left, right, li, ri)
@@ -128,19 +142,25 @@ def link_tables(left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 0
     if one_to_one_links:
         keep = one_to_one(li, ri, score)
         li, ri, prob, weight, exact = li[keep], ri[keep], prob[keep], weight[keep], exact[keep]
-    pairs = pd.DataFrame({
-        "left_row": li, "right_row": ri,
-        "left_id": left["record_id"].to_numpy()[li], "right_id": right["record_id"].to_numpy()[ri],
-        "probability": prob, "weight": weight,
-        "stage": np.where(exact, "exact", "probabilistic"),
-    })
+    pairs = pd.DataFrame(
+        {
+            "left_row": li,
+            "right_row": ri,
+            "left_id": left["record_id"].to_numpy()[li],
+            "right_id": right["record_id"].to_numpy()[ri],
+            "probability": prob,
+            "weight": weight,
+            "stage": np.where(exact, "exact", "probabilistic"),
+        }
+    )
     return LinkResult(pairs, model, int(accept.size))
 
 
 # --- clustering across many sources -------------------------------------------------------------
 
+
 def cluster(node_source: np.ndarray, ea: np.ndarray, eb: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Union links best first, never putting two records of one source into one cluster. Returns a root per node."""
+    """Union links best first, never two records of one source in a cluster. Returns a root per node."""
     parent = np.arange(len(node_source))
     sources: dict[int, set[int]] = {i: {int(s)} for i, s in enumerate(node_source)}
 
@@ -239,11 +259,14 @@ class LinkageUnit:
                 ea.append(p["left_row"].to_numpy(np.int64) + offsets[i])
                 eb.append(p["right_row"].to_numpy(np.int64) + offsets[j])
                 sc.append(np.where(p["stage"] == "exact", 1e9, p["weight"].to_numpy(float)))
-        cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+        def cat(xs, dt):
+            return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
         roots = cluster(node_source, cat(ea, np.int64), cat(eb, np.int64), cat(sc, float))
         keys = [(names[s], str(r)) for s, t in enumerate(tables) for r in t["record_id"].tolist()]
         with self._db() as db:
-            old = dict(((s, r), m) for s, r, m in db.execute("select source, record_id, master_id from membership"))
+            old = dict(
+                ((s, r), m) for s, r, m in db.execute("select source, record_id, master_id from membership")
+            )
             masters: dict[int, str] = {}
             by_root: dict[int, list[int]] = {}
             for node, root in enumerate(roots.tolist()):
@@ -262,9 +285,19 @@ class LinkageUnit:
             db.executemany(
                 "insert into membership(source, record_id, master_id, round_id) values (?,?,?,?) "
                 "on conflict(source, record_id) do update set master_id=excluded.master_id, "
-                "round_id=excluded.round_id", rows)
-            db.execute("insert or replace into rounds values (?,?,?,?,?)", (
-                round_id, datetime.datetime.now(datetime.UTC).isoformat(), len(names), len(keys), len(by_root)))
+                "round_id=excluded.round_id",
+                rows,
+            )
+            db.execute(
+                "insert or replace into rounds values (?,?,?,?,?)",
+                (
+                    round_id,
+                    datetime.datetime.now(datetime.UTC).isoformat(),
+                    len(names),
+                    len(keys),
+                    len(by_root),
+                ),
+            )
         return ResolveReport(round_id, len(names), len(keys), len(by_root), int(sum(len(x) for x in ea)))
 
     def master_ids(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -273,22 +306,25 @@ class LinkageUnit:
         out: dict[tuple[str, str], str] = {}
         with self._db() as db:
             for s, r in wanted:
-                row = db.execute("select master_id from membership where source=? and record_id=?",
-                                 (s, r)).fetchone()
+                row = db.execute(
+                    "select master_id from membership where source=? and record_id=?", (s, r)
+                ).fetchone()
                 if row is None:
                     raise KeyError(f"the linkage unit does not know record {r!r} of source {s!r}")
                 out[(s, r)] = row[0]
         return out
 
-    def project_pseudonyms(self, project: str,
-                           source_pseudonyms: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    def project_pseudonyms(
+        self, project: str, source_pseudonyms: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
         """{(source, record id): HMAC-SHA256(master ID, project key)} as 32 hex characters."""
         key = custodian.project_key(self.linkage_dir, project)
         masters = self.master_ids(source_pseudonyms)
         return {k: hmac.new(key, m.encode(), hashlib.sha256).hexdigest()[:32] for k, m in masters.items()}
 
 
-def project_pseudonyms(project: str, source_pseudonyms: Iterable[tuple[str, str]], *,
-                       linkage_dir: Path) -> Mapping[tuple[str, str], str]:
+def project_pseudonyms(
+    project: str, source_pseudonyms: Iterable[tuple[str, str]], *, linkage_dir: Path
+) -> Mapping[tuple[str, str], str]:
     """Per-project pseudonyms for (source, record id) pairs already resolved by the unit at `linkage_dir`."""
     return LinkageUnit(linkage_dir).project_pseudonyms(project, source_pseudonyms)
