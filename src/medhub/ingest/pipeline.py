@@ -31,6 +31,8 @@ from medhub.ingest.quarantine import keep_copy
 from medhub.ingest.records import Gate, HeldForReview, Item, Rejected
 from medhub.store import ops
 
+MAX_REJECTS_PER_FILE = 100  # a file this broken is not read to the end
+
 READERS = {
     detect.NDJSON: read_ndjson,
     detect.JSON: read_json,
@@ -244,9 +246,20 @@ def _ingest_unit(
 
     accepted = 0
     reader = READERS[unit.format]
+    rejected = 0
     for item in reader(unit.path):
         if isinstance(item, Rejected):
             quarantine(item)
+            rejected += 1
+            if rejected >= MAX_REJECTS_PER_FILE:
+                quarantine(
+                    Rejected(
+                        str(unit.path),
+                        f"stopped reading after {rejected} bad items: the rest of the file was not read",
+                        item.line,
+                    )
+                )
+                break
             continue
         try:
             gated = gate(item)

@@ -283,7 +283,13 @@ class LakeWriter:
                 buf = io.BytesIO()
                 pydicom.dcmwrite(buf, ds)
             header = orjson.dumps(
-                ds.to_json_dict(bulk_data_threshold=4096, bulk_data_element_handler=_no_bulk)
+                {
+                    k: v
+                    for k, v in ds.to_json_dict(
+                        bulk_data_threshold=4096, bulk_data_element_handler=_no_bulk
+                    ).items()
+                    if "BulkDataURI" not in v
+                }
             )
         data = buf.getvalue()
         sha = hashlib.sha256(data).hexdigest()

@@ -1,0 +1,46 @@
+"""The metadata store: migrations to head on SQLite and PostgreSQL, and the records ingestion keeps."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from medhub.store import current_revision, head_revision, open_store, ops
+
+
+def test_open_store_migrates_to_head_and_is_reentrant(database_url: str) -> None:
+    engine = open_store(database_url)
+    assert current_revision(engine) == head_revision()
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"sources", "ingest_runs", "files_seen", "quarantine", "lake_commits"} <= tables
+    engine.dispose()
+    engine = open_store(database_url)  # second open: nothing to do, nothing breaks
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_runs_files_and_quarantine_round_trip(database_url: str) -> None:
+    engine = open_store(database_url)
+    run = ops.start_run(engine, "hosp-a")
+    assert ops.list_sources(engine) == ["hosp-a"]
+    ops.record_commit(
+        engine,
+        run,
+        "hosp-a",
+        "b1",
+        ["fhir/source=hosp-a/resource_type=Patient/b1.parquet"],
+        3,
+        [ops.FileRecord("/in/a.ndjson", 10, "aa" * 32, "ndjson", "partial", 3)],
+        [ops.QuarantineRecord("hosp-a", "/in/a.ndjson", 4, "invalid JSON", "rejected", "/q/a")],
+    )
+    ops.record_commit(
+        engine, run, "hosp-a", None, [], 0, [ops.FileRecord("/in/b", 0, "bb" * 32, None, "quarantined")]
+    )
+    ops.finish_run(engine, run, "finished", 2, 3, 0, 1, {"Patient": {"accepted": 3}})
+    assert ops.committed_batches(engine) == {"b1"}
+    assert ops.done_hashes(engine, "hosp-a") == {"aa" * 32, "bb" * 32}
+    assert ops.done_hashes(engine, "other") == set()
+    q = ops.list_quarantine(engine)
+    assert [(r["file"], r["line"], r["reason"]) for r in q] == [("/in/a.ndjson", 4, "invalid JSON")]
+    runs = ops.list_runs(engine)
+    assert runs[0]["status"] == "finished" and runs[0]["accepted"] == 3 and runs[0]["finished_at"] is not None
+    engine.dispose()
