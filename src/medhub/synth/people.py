@@ -550,7 +550,8 @@ _ROMAN_VARIANTS = (
 
 
 def _hangul_typo(given: str, rng: random.Random) -> str:
-    if len(given) >= 2 and rng.random() < 0.3:
+    """The given name with two syllables transposed, or one vowel or final consonant confused."""
+    if len(given) >= 2 and given[0] != given[1] and rng.random() < 0.3:
         return given[1] + given[0] + given[2:]  # syllables transposed
     idx = rng.randrange(len(given))
     ch = given[idx]
@@ -566,7 +567,7 @@ def _hangul_typo(given: str, rng: random.Random) -> str:
     return given[:idx] + _compose(cho, jung, jong) + given[idx + 1 :]
 
 
-def _roman_typo(roman: str, rng: random.Random) -> str:
+def _roman_typo_once(roman: str, rng: random.Random) -> str:
     r = rng.random()
     low = roman.lower()
     if r < 0.4:
@@ -587,6 +588,15 @@ def _roman_typo(roman: str, rng: random.Random) -> str:
             letter = "aeiounghkjmsy"[rng.randrange(13)]
             low = low[:i] + letter + low[i + 1 :]
     return low.capitalize()
+
+
+def _roman_typo(roman: str, rng: random.Random) -> str:
+    """A different spelling of the romanized name (a variant, a hyphen, a transposition, a slip)."""
+    for _ in range(8):
+        out = _roman_typo_once(roman, rng)
+        if out != roman:
+            return out
+    return f"{roman[:1]}-{roman[1:].lower()}"
 
 
 def _digit_typo(rrn: str, rng: random.Random) -> str:
