@@ -7,8 +7,7 @@ Representation: a FHIRPath value compiles to either
 Navigation flattens with list_transform/flatten, `where`/`exists` become list_filter lambdas.
 Select nodes become correlated (lateral) subqueries: forEach/forEachOrNull/repeat unnest the
 iteration collection with its 0-based index (%rowIndex), nested selects are cross joined, unionAll
-branches are UNION ALL. `repeat` is unrolled to a fixed depth in pre-order and raises at run time
-when the data nest deeper. Multi-valued non-collection columns raise at run time, as the spec asks.
+branches are UNION ALL. `repeat` is a correlated recursive CTE numbered in pre-order. Multi-valued non-collection columns raise at run time, as the spec asks.
 
 The query reads a relation with columns (resource_type, resource) given as `source_sql`.
 """
@@ -20,8 +19,6 @@ from dataclasses import dataclass, field
 
 from medhub.views import fhirpath as fp
 from medhub.views.definition import SQL_TYPES, Column, Select, View, ViewError
-
-REPEAT_DEPTH = 10
 
 _NUMERIC_JSON = "('BIGINT','UBIGINT','DOUBLE')"
 
@@ -523,13 +520,11 @@ def column_type(col: Column, ctx: Ctx) -> str:
 
 
 def iteration(sel: Select, ctx: Ctx) -> tuple[str, bool] | None:
-    """The collection a select iterates over, and whether it keeps a null row when empty."""
+    """SQL of the collection a select iterates over, and whether it keeps a null row when empty."""
     if sel.for_each is not None:
         return as_coll(compile_expr(sel.for_each, ctx)), False
     if sel.for_each_or_null is not None:
         return as_coll(compile_expr(sel.for_each_or_null, ctx)), True
-    if sel.repeat:
-        return descendants(sel.repeat, ctx.node, ctx, REPEAT_DEPTH), False
     return None
 
 
@@ -538,25 +533,37 @@ def _children(paths: tuple, node: str, ctx: Ctx) -> str:
     return parts[0] if len(parts) == 1 else f"flatten([{', '.join(parts)}])"
 
 
-def descendants(paths: tuple, node: str, ctx: Ctx, depth: int) -> str:
-    """All nodes reachable through `paths` repeatedly, in pre-order, unrolled `depth` levels."""
-    kids = _children(paths, node, ctx)
-    if depth == 0:
-        return (
-            f"(CASE WHEN len({kids}) > 0 THEN error({q(f'repeat: data nest deeper than {REPEAT_DEPTH} levels')}) "
-            "ELSE []::JSON[] END)"
-        )
-    y = ctx.var("r")
-    return f"flatten(list_transform({kids}, lambda {y}: list_prepend({y}, {descendants(paths, y, ctx, depth - 1)})))"
+def descendants_sql(paths: tuple, ctx: Ctx) -> str:
+    """Rows (n, i): every node reachable through `paths` repeatedly, i = its pre-order position.
+
+    A recursive CTE correlated with the current row; each node carries its path of child positions,
+    and pre-order is the lexicographic order of those paths.
+    """
+    d = ctx.var("d")
+    k = ctx.var("k")
+    first = _children(paths, ctx.node, ctx)
+    step = _children(paths, f"{d}.n", ctx)
+    return (
+        f"WITH RECURSIVE {d}(n, p) AS ("
+        f"SELECT unnest(c) AS n, unnest(list_transform(range(len(c)), lambda {k}: [{k}])) AS p "
+        f"FROM (SELECT {first} AS c) "
+        f"UNION ALL SELECT unnest(c) AS n, unnest(list_transform(range(len(c)), lambda {k}: list_append(pp, {k}))) "
+        f"FROM (SELECT {step} AS c, {d}.p AS pp FROM {d})) "
+        f"SELECT n, CAST(row_number() OVER (ORDER BY p) - 1 AS BIGINT) AS i FROM {d}"
+    )
 
 
 def select_sql(sel: Select, ctx: Ctx) -> str:
     """A correlated subquery producing the rows of one select node in context `ctx`."""
+    t = ctx.var("t")
+    if sel.repeat:
+        inner = ctx.at(f"{t}.n", f"{t}.i")
+        b = ctx.var("b")
+        return f"SELECT {b}.* FROM ({descendants_sql(sel.repeat, ctx)}) {t}, ({body_sql(sel, inner)}) {b}"
     it = iteration(sel, ctx)
     if it is None:
         return body_sql(sel, ctx)
     coll, or_null = it
-    t = ctx.var("t")
     inner = ctx.at(f"{t}.n", f"{t}.i")
     b = ctx.var("b")
     sql = (
@@ -595,15 +602,102 @@ def body_sql(sel: Select, ctx: Ctx) -> str:
     return sql
 
 
-def compile_view(view: View, source_sql: str) -> str:
-    """DuckDB SQL for `view` over a relation (resource_type, resource) given as SQL text."""
+# ---------------------------------------------------------------- list mode (no lateral joins)
+
+
+def _has_repeat(sel: Select) -> bool:
+    return bool(sel.repeat) or any(_has_repeat(s) for s in sel.selects + sel.union_all)
+
+
+def _single_row(sel: Select) -> bool:
+    """True when a select yields exactly one row per context (no iteration, no unionAll)."""
+    if sel.for_each is not None or sel.for_each_or_null is not None or sel.repeat or sel.union_all:
+        return False
+    return all(_single_row(s) for s in sel.selects)
+
+
+def _flat_columns(sel: Select, ctx: Ctx) -> list[str]:
+    items = [f"{column_sql(c, ctx)} AS {qi(c.name)}" for c in sel.columns]
+    for s in sel.selects:
+        items += _flat_columns(s, ctx)
+    return items
+
+
+def _struct(cols: list[Column], ctx: Ctx) -> str:
+    fields = ", ".join(f"{q(c.name)}: CAST({column_sql(c, ctx)} AS {column_type(c, ctx)})" for c in cols)
+    return "{" + fields + "}"
+
+
+def _null_struct(cols: list[Column], ctx: Ctx) -> str:
+    fields = ", ".join(
+        f"{q(c.name)}: CAST({'0' if _is_row_index(c) else 'NULL'} AS {column_type(c, ctx)})" for c in cols
+    )
+    return "{" + fields + "}"
+
+
+def rows_expr(sel: Select, ctx: Ctx) -> str:
+    """SQL expression: the rows of one select node in context `ctx`, as a LIST of STRUCTs."""
+    it = iteration(sel, ctx)
+    if it is None:
+        return body_rows(sel, ctx)
+    coll, or_null = it
+    x, i, c = ctx.var(), ctx.var("i"), ctx.var("c")
+    inner = ctx.at(x, f"CAST({i} - 1 AS BIGINT)")
+    each = f"flatten(list_transform({c}, lambda {x}, {i}: {body_rows(sel, inner)}))"
+    if or_null:
+        each = f"(CASE WHEN len({c}) = 0 THEN [{_null_struct(sel.output_columns(), inner)}] ELSE {each} END)"
+    return f"list_transform([{coll}], lambda {c}: {each})[1]"
+
+
+def _product(left: str, left_cols: list[Column], right: str, right_cols: list[Column], ctx: Ctx) -> str:
+    a, b = ctx.var("a"), ctx.var("b")
+    fields = [f"{q(col.name)}: struct_extract({a}, {q(col.name)})" for col in left_cols]
+    fields += [f"{q(col.name)}: struct_extract({b}, {q(col.name)})" for col in right_cols]
+    return (
+        f"flatten(list_transform({left}, lambda {a}: list_transform({right}, lambda {b}: "
+        "{" + ", ".join(fields) + "})))"
+    )
+
+
+def body_rows(sel: Select, ctx: Ctx) -> str:
+    parts: list[tuple[str, list[Column]]] = []
+    if sel.columns:
+        parts.append((f"[{_struct(list(sel.columns), ctx)}]", list(sel.columns)))
+    for sub in sel.selects:
+        parts.append((rows_expr(sub, ctx), sub.output_columns()))
+    if sel.union_all:
+        branches = [rows_expr(u, ctx) for u in sel.union_all]
+        union = branches[0] if len(branches) == 1 else f"flatten([{', '.join(branches)}])"
+        parts.append((union, sel.union_all[0].output_columns()))
+    acc, acc_cols = parts[0]
+    for rows, cols in parts[1:]:
+        acc = _product(acc, acc_cols, rows, cols, ctx)
+        acc_cols = acc_cols + cols
+    return acc
+
+
+def compile_view(view: View, source_sql: str, mode: str = "auto") -> str:
+    """DuckDB SQL for `view` over a relation (resource_type, resource) given as SQL text.
+
+    mode: "lateral" (default) uses correlated subqueries; "list" builds each resource's rows as a
+    list of structs and unnests it (no repeat; slower in DuckDB 2.0 but portable to engines without
+    lateral joins); "auto" is lateral.
+    """
     ctx = Ctx(node="r.resource", root="r.resource", row_index="CAST(0 AS BIGINT)", constants=view.constants)
     conds = [f"r.resource_type = {q(view.resource)}"]
     for i, w in enumerate(view.where):
         conds.append(f"coalesce({as_bool(compile_expr(w, ctx), f'where[{i}]', strict=True)}, false)")
+    filtered = f"(SELECT r.resource FROM ({source_sql}) r WHERE {' AND '.join(conds)}) r"
+    if mode == "auto":
+        mode = "lateral"
+    if mode == "list" and _has_repeat(view.select):
+        raise ViewError("repeat needs the lateral compilation mode")
+    if mode == "list":
+        if _single_row(view.select):
+            return f"SELECT {', '.join(_flat_columns(view.select, ctx))} FROM {filtered}"
+        rows = body_rows(view.select, ctx)
+        cols = ", ".join(f"struct_extract(u, {q(c.name)}) AS {qi(c.name)}" for c in view.columns())
+        return f"SELECT {cols} FROM (SELECT unnest({rows}) AS u FROM {filtered})"
     body = body_sql(view.select, ctx)
     cols = ", ".join(f"b.{qi(c.name)}" for c in view.columns())
-    return (
-        f"SELECT {cols} FROM (SELECT r.resource FROM ({source_sql}) r WHERE {' AND '.join(conds)}) r, "
-        f"({body}) b"
-    )
+    return f"SELECT {cols} FROM {filtered}, ({body}) b"

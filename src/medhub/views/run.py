@@ -58,25 +58,39 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
+# resourceType without parsing when it is the first key (as bulk exports write it); else parse
+_TYPE_OF_JSON = (
+    "(CASE WHEN starts_with(json, '{{\"resourceType\":\"') THEN split_part(substr(json, 18), '\"', 1) "
+    "ELSE json_extract_string(json, '$.resourceType') END)"
+)
+
+
 def file_source(paths: Sequence[str | os.PathLike]) -> str:
-    """NDJSON / JSON / Bundle files as a source relation (resources inside Bundles are unnested)."""
+    """NDJSON / JSON / Bundle files as a source relation.
+
+    NDJSON lines are resources (FHIR bulk-data export); .json files may hold one resource or a
+    Bundle, whose entries are unnested.
+    """
     files = _expand(paths)
     nd = [str(f) for f in files if f.name.endswith(_NDJSON_SUFFIXES)]
     js = [str(f) for f in files if not f.name.endswith(_NDJSON_SUFFIXES)]
     parts = []
+    type_of = _TYPE_OF_JSON.replace("{{", "{")
     if nd:
-        parts.append(f"SELECT json FROM read_ndjson_objects([{', '.join(map(q, nd))}], "
-                     f"maximum_object_size = {MAX_OBJECT_SIZE})")
+        parts.append(
+            f"SELECT {type_of} AS resource_type, json AS resource FROM read_ndjson_objects("
+            f"[{', '.join(map(q, nd))}], maximum_object_size = {MAX_OBJECT_SIZE})"
+        )
     if js:
-        parts.append(f"SELECT json FROM read_json_objects([{', '.join(map(q, js))}], format = 'auto', "
-                     f"maximum_object_size = {MAX_OBJECT_SIZE})")
-    raw = " UNION ALL ".join(parts)
-    unnested = (
-        "SELECT unnest(CASE WHEN json_extract_string(json, '$.resourceType') = 'Bundle' "
-        "THEN CAST(coalesce(json_extract(json, '$.entry[*].resource'), []) AS JSON[]) ELSE [json] END) AS resource "
-        f"FROM ({raw})"
-    )
-    return f"SELECT json_extract_string(resource, '$.resourceType') AS resource_type, resource FROM ({unnested})"
+        unnested = (
+            "SELECT unnest(CASE WHEN json_extract_string(json, '$.resourceType') = 'Bundle' "
+            "THEN CAST(coalesce(json_extract(json, '$.entry[*].resource'), []) AS JSON[]) "
+            f"ELSE [json] END) AS json FROM read_json_objects([{', '.join(map(q, js))}], format = 'auto', "
+            f"maximum_object_size = {MAX_OBJECT_SIZE})"
+        )
+        parts.append(f"SELECT json_extract_string(json, '$.resourceType') AS resource_type, json AS resource "
+                     f"FROM ({unnested})")
+    return " UNION ALL ".join(parts)
 
 
 def load_resources_table(con: duckdb.DuckDBPyConnection, name: str, resources: Iterable[dict]) -> None:
@@ -112,7 +126,7 @@ def run_view_arrow(view: View | object, source_sql: str, con: duckdb.DuckDBPyCon
     own = con is None
     con = con or duckdb.connect()
     try:
-        return con.execute(sql).fetch_arrow_table()
+        return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
         raise ViewError(f"view over the source failed: {exc}") from exc
     finally:
