@@ -15,9 +15,23 @@ from medhub.synth.people import Person, hospital_record, make_people, romanize
 RRN = re.compile(r"^(\d{2})(\d{2})(\d{2})-([1-4])\d{6}$")
 PHONE = re.compile(r"^010-\d{4}-\d{4}$")
 SIDO = (
-    "서울특별시", "부산광역시", "대구광역시", "인천광역시", "광주광역시", "대전광역시", "울산광역시",
-    "세종특별자치시", "경기도", "강원특별자치도", "충청북도", "충청남도", "전북특별자치도", "전라남도",
-    "경상북도", "경상남도", "제주특별자치도",
+    "서울특별시",
+    "부산광역시",
+    "대구광역시",
+    "인천광역시",
+    "광주광역시",
+    "대전광역시",
+    "울산광역시",
+    "세종특별자치시",
+    "경기도",
+    "강원특별자치도",
+    "충청북도",
+    "충청남도",
+    "전북특별자치도",
+    "전라남도",
+    "경상북도",
+    "경상남도",
+    "제주특별자치도",
 )
 
 
@@ -52,8 +66,11 @@ def test_shapes_of_identity_fields(people: list[Person]) -> None:
         m = RRN.match(p.rrn)
         assert m, p.rrn
         yy, mm, dd, s = m.groups()
-        assert (yy, mm, dd) == (f"{p.birth_date.year % 100:02d}", f"{p.birth_date.month:02d}",
-                                f"{p.birth_date.day:02d}")
+        assert (yy, mm, dd) == (
+            f"{p.birth_date.year % 100:02d}",
+            f"{p.birth_date.month:02d}",
+            f"{p.birth_date.day:02d}",
+        )
         century_2000 = p.birth_date.year >= 2000
         assert int(s) == (1 if p.sex == "M" else 2) + (2 if century_2000 else 0)
         assert int(p.rrn[-1]) == _check_digit(p.rrn)

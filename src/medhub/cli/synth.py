@@ -39,8 +39,9 @@ def synth(
             progress.update(task, completed=done, total=total)
 
         try:
-            manifest = generate(out, hospitals=hospitals, patients=patients, seed=seed, overwrite=force,
-                                progress=tick)
+            manifest = generate(
+                out, hospitals=hospitals, patients=patients, seed=seed, overwrite=force, progress=tick
+            )
         except (FileExistsError, ValueError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(code=2) from exc
@@ -70,8 +71,16 @@ def summary_table(out: Path, manifest: dict) -> Table:
             n_fhir += len(orjson.loads(f.read_bytes()).get("entry", []))
         n_dcm = sum(1 for _ in (base / "dicom").rglob("*.dcm"))
         n_ecg = sum(1 for _ in (base / "ecg").glob("*.hea")) + sum(1 for _ in (base / "ecg").glob("*.edf"))
-        table.add_row(h["source_id"], h["name"], h["fhir"], h["biosignal"], str(records[h["source_id"]]),
-                      str(n_fhir), str(n_dcm), str(n_ecg))
+        table.add_row(
+            h["source_id"],
+            h["name"],
+            h["fhir"],
+            h["biosignal"],
+            str(records[h["source_id"]]),
+            str(n_fhir),
+            str(n_dcm),
+            str(n_ecg),
+        )
     return table
 
 

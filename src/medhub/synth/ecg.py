@@ -92,19 +92,19 @@ def synthesize(rhythm: str, heart_rate: int, seed: int) -> np.ndarray:
         out[lo:hi, 1] += templates["II"][seg]
         for j in range(6):
             out[lo:hi, 6 + j] += chest[j][seg]
-    # limb leads from I and II
-    lead_i, lead_ii = out[:, 0].copy(), out[:, 1].copy()
-    out[:, 2] = lead_ii - lead_i
-    out[:, 3] = -(lead_i + lead_ii) / 2
-    out[:, 4] = lead_i - lead_ii / 2
-    out[:, 5] = lead_ii - lead_i / 2
     time = np.arange(n) / FS
     wander = 0.05 * np.sin(2 * np.pi * rng.uniform(0.15, 0.35) * time + rng.uniform(0, 6.28))
     out += wander[:, None] * rng.uniform(0.5, 1.0, 12)[None, :]
     if rhythm == "afib":
         f_wave = 0.04 * np.sin(2 * np.pi * 6.0 * time + np.cumsum(rng.normal(0, 0.08, n)))
-        out += f_wave[:, None] * np.array([0.3, 0.6, 0.5, 0.4, 0.2, 0.5, 1.0, 0.8, 0.5, 0.3, 0.2, 0.2])
+        out += f_wave[:, None] * np.array([0.3, 0.6, 0, 0, 0, 0, 1.0, 0.8, 0.5, 0.3, 0.2, 0.2])
     out += rng.normal(0, 0.012, out.shape)
+    # the cart measures I and II and derives the other limb leads (Einthoven, Goldberger)
+    lead_i, lead_ii = out[:, 0].copy(), out[:, 1].copy()
+    out[:, 2] = lead_ii - lead_i
+    out[:, 3] = -(lead_i + lead_ii) / 2
+    out[:, 4] = lead_i - lead_ii / 2
+    out[:, 5] = lead_ii - lead_i / 2
     return np.round(out, 3)
 
 

@@ -479,7 +479,7 @@ def _ecg(
         f"{rec.mrn}_{at:%Y%m%d}_{n}" if h.biosignal == "wfdb" else f"ECG{h.letter}{rng.randrange(10**7):07d}"
     )
     tech_ko, tech_pn, tech_plain = _staff_forms(technician)
-    rec.physicians.update({tech_plain, tech_plain.replace(" ", "_")})
+    rec.physicians.update({tech_ko, tech_pn, tech_plain, tech_plain.replace(" ", "_")})
     rec.names_written.update({p.dicom_name, edf_patient_name(p.dicom_name), p.dicom_name.replace("^", " ")})
     rec.ecg_records.append(name)
     age = clinical.age_on(p.birth_date, at.date())
