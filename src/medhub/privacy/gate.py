@@ -34,7 +34,8 @@ def gate_with_policy(settings: Settings, source: str, policy: Policy) -> Gate:
 
     def gate(item: Item) -> Item:
         if isinstance(item, FhirItem):
-            return FhirItem(item.source_file, deid_resource(item.resource, secrets, policy, patients), item.line)
+            resource = deid_resource(item.resource, secrets, policy, patients)
+            return FhirItem(item.source_file, resource, item.line)
         if isinstance(item, DicomItem):
             return DicomItem(item.source_file, deid_dataset(item.dataset, secrets, policy))
         if isinstance(item, BiosignalItem):

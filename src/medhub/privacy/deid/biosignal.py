@@ -112,7 +112,6 @@ def _matcher(item: BiosignalItem) -> Matcher:
         names.append(item.recording["technician"])
     if item.recording.get("admincode", "") not in ("", "X"):
         ids.append(item.recording["admincode"])
-    ids.append(item.record_name)
     return Matcher(names, ids)
 
 

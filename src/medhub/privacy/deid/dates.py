@@ -107,6 +107,7 @@ _TEXT_DATES = [
     (re.compile(r"(?<!\d)(\d{1,2})([-./])(\d{1,2})\2(\d{4})(?!\d)"), "dmy"),
     (re.compile(r"(?<!\d)(\d{1,2})([- ])(" + "|".join(_MONTHS) + r")\2(\d{4})(?!\d)", re.I), "dMy"),
     (re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?!\d)"), "compact"),
+    (re.compile(r"(?<![\d\w])(\d{1,2})-(" + "|".join(_MONTHS) + r")-(\d{2})(?![\d\w])", re.I), "dMyy"),
 ]
 
 
@@ -143,7 +144,18 @@ def shift_text_dates(text: str, days: int) -> str:
         except ValueError:
             return m[0]
 
-    subs = {"ymd": ymd, "dmy": dmy, "dMy": dmy_name, "compact": compact}
+    def dmy_short(m: re.Match) -> str:  # 29-Sep-90: two-digit years read as 19xx above this year's
+        yy = int(m[3])
+        year = 2000 + yy if 2000 + yy <= date.today().year else 1900 + yy
+        try:
+            new = _shift(year, _MONTHS.index(m[2].upper()) + 1, int(m[1]), days)
+        except ValueError:
+            return m[0]
+        mon = _MONTHS[new.month - 1]
+        mon = mon if m[2].isupper() else mon.capitalize() if m[2][0].isupper() else mon.lower()
+        return f"{new.day:0{len(m[1])}d}-{mon}-{new.year % 100:02d}"
+
+    subs = {"ymd": ymd, "dmy": dmy, "dMy": dmy_name, "compact": compact, "dMyy": dmy_short}
     for rx, kind in _TEXT_DATES:
         text = rx.sub(subs[kind], text)
     return text

@@ -286,7 +286,7 @@ def _private_kept(ds: Dataset, tag: int, ctx: _Ctx) -> bool:
     if elem < 0x1000:  # private creator: kept while a kept element uses its block
         return any(
             (t >> 16) == group and ((t & 0xFFFF) >> 8) == elem and _private_kept(ds, int(t), ctx)
-            for t in ds
+            for t in ds.keys()  # noqa: SIM118 - a Dataset iterates elements, not tags
             if (int(t) & 0xFFFF) >= 0x1000
         )
     creator = ds.get((group, elem >> 8))

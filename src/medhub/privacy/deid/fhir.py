@@ -82,7 +82,6 @@ _SAFE_EXT_VALUES = frozenset(
         "valueUnsignedInt",
         "valuePositiveInt",
         "valueUri",
-        "valueString",  # cleaned like all free text
     }
 )
 _DICOM_UID_SYSTEM = "urn:dicom:uid"

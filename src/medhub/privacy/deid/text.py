@@ -86,9 +86,10 @@ class Matcher:
             text = self._rx.sub(MASK, text)
         return GENERIC.sub(MASK, text)
 
-    def found(self, text: str) -> bool:
+    def found(self, text: str, generic: bool = True) -> bool:
+        """Whether `text` holds one of the identifiers (with `generic`, or an identifier-shaped string)."""
         if not text:
             return False
-        return (self._rx is not None and self._rx.search(text) is not None) or GENERIC.search(
-            text
-        ) is not None
+        if self._rx is not None and self._rx.search(text) is not None:
+            return True
+        return generic and GENERIC.search(text) is not None
