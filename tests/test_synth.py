@@ -508,3 +508,17 @@ def test_cli_synth(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "not empty" in again.output
     forced = runner.invoke(app, ["synth", "--out", str(out), "--patients", "6", "--force"])
     assert forced.exit_code == 0, forced.output
+
+
+def test_dciodvfy_finds_no_errors(synth_out: Path) -> None:
+    """dicom3tools' IOD validator, where it is installed (apt-get install dicom3tools)."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("dciodvfy")
+    if tool is None:
+        pytest.skip("dciodvfy (Debian package dicom3tools) is not installed; the attribute tables still ran")
+    for f in sorted(synth_out.glob("*/dicom/*/*.dcm")):
+        result = subprocess.run([tool, str(f)], capture_output=True, text=True, check=False)
+        errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+        assert not errors, (f, errors)

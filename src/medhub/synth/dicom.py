@@ -53,6 +53,7 @@ class XrayStudy:
     patient_address: str  # written only when utf8
     patient_phone: str
     institution_name: str
+    mrn_issuer: str  # the hospital's name as its PACS issues MRNs (same in every file)
     institution_address: str
     department: str
     referring: str  # DICOM PN
@@ -147,7 +148,7 @@ def build_dataset(study: XrayStudy) -> Dataset:
     # Patient
     ds.PatientName = study.patient_name
     ds.PatientID = study.mrn
-    ds.IssuerOfPatientID = study.institution_name
+    ds.IssuerOfPatientID = study.mrn_issuer
     ds.PatientBirthDate = _da(study.birth_date)
     ds.PatientSex = study.sex
     if study.rrn:
@@ -191,6 +192,10 @@ def build_dataset(study: XrayStudy) -> Dataset:
         ds.FrameOfReferenceUID = study.frame_uid
         ds.PositionReferenceIndicator = ""
     ds.ViewPosition = study.view
+    if is_dx and study.view == "PA":
+        ds.ViewCodeSequence = Sequence([_code("399348003", "SCT", "postero-anterior")])
+    elif is_dx:
+        ds.ViewCodeSequence = Sequence([_code("399182009", "SCT", "antero-posterior")])
     # General Equipment
     ds.Manufacturer = "SYNTHETIC MEDICAL SYSTEMS"
     ds.ManufacturerModelName = "SynthRad DR-500" if is_dx else "SynthRad CR-20"
@@ -230,16 +235,18 @@ def build_dataset(study: XrayStudy) -> Dataset:
     ds["PixelData"].VR = "OW"
     ds.RescaleIntercept = 0
     ds.RescaleSlope = 1
+    ds.RescaleType = "US"
     ds.WindowCenter = 2048
     ds.WindowWidth = 4096
     if is_dx:
-        ds.RescaleType = "US"
         ds.PixelIntensityRelationship = "LIN"
         ds.PixelIntensityRelationshipSign = 1
         ds.PresentationLUTShape = "IDENTITY"
         # DX Anatomy Imaged
         ds.ImageLaterality = "U"
         ds.AnatomicRegionSequence = Sequence([_code("51185008", "SCT", "Chest")])
+        # DX Positioning: a chest wall stand
+        ds.PositionerType = "COLUMN"
         # DX Detector
         ds.DetectorType = "SCINTILLATOR"
         ds.ImagerPixelSpacing = [1.4, 1.4]

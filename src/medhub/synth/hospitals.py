@@ -594,6 +594,7 @@ def _xray(
         patient_address=p.address,
         patient_phone=p.phone,
         institution_name=h.name if utf8 else h.name_en,
+        mrn_issuer=h.name_en,
         institution_address=h.address if utf8 else h.address_en,
         department="영상의학과" if utf8 else "Radiology",
         referring=ref_forms[1],
