@@ -165,7 +165,12 @@ def _pair_agreement_rate(left: pd.DataFrame, right: pd.DataFrame, name: str) -> 
 
 
 def estimate_u(
-    left: pd.DataFrame, right: pd.DataFrame, levels: dict[str, np.ndarray], min_pairs: int = 50
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    levels: dict[str, np.ndarray],
+    min_pairs: int = 50,
+    model: FSModel | None = None,
+    n_pairs: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """u: the chance that two different people agree, per field and level (fixed during EM).
 
@@ -177,28 +182,47 @@ def estimate_u(
     u = {f: np.asarray(INITIAL_U[f], float).copy() for f in FIELDS}
     tiny = 1e-12
 
-    def rate(name: str) -> float:
-        agree, total = _pair_agreement_rate(left, right, name)
-        return agree / total if total else 0.0
+    # Counts over all pairs include the true matches; with a fitted model, take out its expected
+    # matches (lambda * n_pairs, agreeing at rate m) so that u describes different people only.
+    n_match = model.lam * n_pairs if model is not None else 0.0
 
-    r_exact = rate("rrn")
-    r_part = max(rate("rrn_no_a") + rate("rrn_no_b") + rate("rrn_no_c") - 3 * r_exact, 0.0)
+    def rate(name: str, m_agree: float = 0.0) -> float:
+        agree, total = _pair_agreement_rate(left, right, name)
+        if not total:
+            return 0.0
+        return max(agree - n_match * m_agree, 0.0) / max(total - n_match, 1.0)
+
+    def m_of(f: str, level: int) -> float:
+        return float(model.m[f][level]) if model is not None else 0.0
+
+    r_exact = rate("rrn", m_of("rrn", 2))
+    exact_pairs = _pair_agreement_rate(left, right, "rrn")[0]
+    part_pairs = sum(
+        max(_pair_agreement_rate(left, right, t)[0] - exact_pairs, 0.0)
+        for t in ("rrn_no_a", "rrn_no_b", "rrn_no_c")
+    )
+    total = _pair_agreement_rate(left, right, "rrn")[1]
+    r_part = max(part_pairs - n_match * m_of("rrn", 1), 0.0) / max(total - n_match, 1.0) if total else 0.0
     u["rrn"] = np.array([max(1 - r_exact - r_part, tiny), max(r_part, tiny), max(r_exact, tiny)])
-    d_exact = rate("dob")
-    d_swap = max(rate("dob_swap") - d_exact, 0.0)
+    d_exact = rate("dob", m_of("dob", 2))
+    d_swap = max(rate("dob_swap", m_of("dob", 2) + m_of("dob", 1)) - d_exact, 0.0)
     u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])
-    p = rate("phone")
+    p = rate("phone", m_of("phone", 1))
     u["phone"] = np.array([max(1 - p, tiny), max(p, tiny)])
-    a = rate("address")
+    a = rate("address", m_of("residence", 2))
     # postcode without address: not countable from tokens alone; read it off the dob-sharing pairs below.
-    others = (levels["dob"] >= 1) & (levels["phone"] <= 0) & (levels["residence"] <= 1) & (levels["rrn"] <= 0)
-    if others.sum() >= min_pairs:
+    # Bound fields: among candidate pairs that share a birth date, weighted by the chance that they are
+    # different people (the fitted model's 1 - posterior; before any fit, the public starting values).
+    shared = levels["dob"] >= 1
+    weight = (
+        (1.0 - model.match_probability(levels))[shared] if model is not None else np.zeros(int(shared.sum()))
+    )
+    if weight.sum() >= min_pairs:
         for f in ("surname", "given", "sex", "residence"):
-            lv = levels[f][others]
-            lv = lv[lv >= 0]
-            if len(lv) >= min_pairs:
-                k = FIELDS[f]
-                cnt = np.bincount(lv, minlength=k).astype(float) + 0.5
+            lv = levels[f][shared]
+            known = lv >= 0
+            if weight[known].sum() >= min_pairs:
+                cnt = np.bincount(lv[known], weights=weight[known], minlength=FIELDS[f]) + 0.5
                 u[f] = cnt / cnt.sum()
     res = u["residence"].copy()
     res[2] = max(a, tiny)

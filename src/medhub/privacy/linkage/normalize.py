@@ -228,9 +228,9 @@ def fold_roman(s: str) -> str:
 def surname(hangul: object = None, roman: object = None) -> str:
     """Canonical surname: Hangul where known (from the Hangul field or a romanized form)."""
     h = text(hangul)
-    if h:
+    if h and is_hangul(h):
         return h
-    r = _NON_ALPHA.sub("", text(roman))
+    r = _NON_ALPHA.sub("", text(roman) or h)
     if not r:
         return ""
     return _SURNAME_ROMAN.get(r, "r:" + fold_roman(r))

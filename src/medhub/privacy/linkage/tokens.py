@@ -43,8 +43,8 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "postcode": 8.0,  # the busiest 5-digit postcodes hold ~0.4%
     "rrn": 30.0,
     "rrn_no_a": 23.0,  # the 7 digits after the birth date
-    "rrn_no_b": 25.0,  # birth date and the last 4 digits
-    "rrn_no_c": 22.0,  # birth date and the next 3 digits
+    "rrn_no_b": 16.0,  # other ids of 7+ digits, two of three parts (not made for a Korean RRN)
+    "rrn_no_c": 16.0,
 }
 
 # Anchors: fields of high entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
@@ -145,11 +145,24 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["address"] = _map_unique(_col(records, "address"), nz.address)
     r = _map_unique(_col(records, "rrn"), nz.rrn) if with_rrn else np.array([""] * len(records), dtype=object)
     out["rrn"] = r
-    long_id = [len(x) >= 12 for x in r]
-    out["rrn_no_a"] = [x[6:] if ok else "" for x, ok in zip(r, long_id, strict=True)]
-    out["rrn_no_b"] = [x[:6] + "-" + x[9:] if ok else "" for x, ok in zip(r, long_id, strict=True)]
-    out["rrn_no_c"] = [x[:9] if ok else "" for x, ok in zip(r, long_id, strict=True)]
+    parts = [_rrn_parts(x) for x in r]
+    # For a Korean RRN the first part is the birth date, already compared on its own: leaving out
+    # another part would make a token that agrees for any two people born the same day far more
+    # often than its entropy says. So only "rrn_no_a" (the 7 digits after the date) is made there.
+    out["rrn_no_a"] = [p[1] + p[2] if p else "" for p in parts]
+    out["rrn_no_b"] = [p[0] + "-" + p[2] if p and len(x) != 13 else "" for p, x in zip(parts, r, strict=True)]
+    out["rrn_no_c"] = [p[0] + p[1] if p and len(x) != 13 else "" for p, x in zip(parts, r, strict=True)]
     return out
+
+
+def _rrn_parts(d: str) -> tuple[str, str, str] | None:
+    """A Korean RRN as birth date | 3 digits | 4 digits; another id of 7+ digits in thirds."""
+    if len(d) == 13:
+        return d[:6], d[6:9], d[9:]
+    if len(d) < 7:
+        return None
+    a, b = len(d) // 3, 2 * len(d) // 3
+    return d[:a], d[a:b], d[b:]
 
 
 def _token_ints(key: bytes, name: str, columns: list[np.ndarray]) -> np.ndarray:

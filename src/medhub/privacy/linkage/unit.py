@@ -125,8 +125,11 @@ def link_tables(
     if len(li) == 0:
         return LinkResult(empty, None, 0)
     levels = comparison_levels(left, right, li, ri)
-    u = estimate_u(left, right, levels)
-    model = fit_em(levels, u, float(len(left)) * float(len(right)))
+    n_pairs = float(len(left)) * float(len(right))
+    model = None
+    for _ in range(3):  # u counted over all pairs includes the matches; take them out and refit
+        u = estimate_u(left, right, levels, model=model, n_pairs=n_pairs)
+        model = fit_em(levels, u, n_pairs)
     weight = model.log2_bayes_factor(levels)
     prob = model.match_probability(levels)
     # Stage 1: exact agreement on the strong token (an RRN that appears once on each side).
@@ -259,8 +262,10 @@ class LinkageUnit:
                 ea.append(p["left_row"].to_numpy(np.int64) + offsets[i])
                 eb.append(p["right_row"].to_numpy(np.int64) + offsets[j])
                 sc.append(np.where(p["stage"] == "exact", 1e9, p["weight"].to_numpy(float)))
+
         def cat(xs, dt):
             return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+
         roots = cluster(node_source, cat(ea, np.int64), cat(eb, np.int64), cat(sc, float))
         keys = [(names[s], str(r)) for s, t in enumerate(tables) for r in t["record_id"].tolist()]
         with self._db() as db:
