@@ -400,6 +400,46 @@ def deid_dataset(
     return ds
 
 
+def _truncated(ds: Dataset) -> str | None:
+    """pydicom reads a truncated file without complaint, keeping the declared length of the last
+    element: compare it with the bytes actually there."""
+    keys = list(ds.keys())
+    if not keys:
+        return "no data elements"
+    raw = ds.get_item(keys[-1])
+    length = getattr(raw, "length", None)
+    value = getattr(raw, "value", None)
+    if isinstance(length, int) and length != 0xFFFFFFFF and isinstance(value, bytes) and len(value) < length:
+        return f"file ends inside {keys[-1]}: {len(value)} of {length} bytes (truncated)"
+    return None
+
+
+def structural_problem(ds: Dataset) -> str | None:
+    """Why a dataset read from a file cannot be a complete instance (a truncated file reads partly).
+    Call it on a dataset as read, before any change."""
+    cut = _truncated(ds)
+    if cut:
+        return cut
+    for kw in ("SOPClassUID", "SOPInstanceUID"):
+        if not str(ds.get(kw, "") or "").strip():
+            return f"{kw} missing (truncated or not a composite instance)"
+    if "Rows" in ds and "Columns" in ds and not any(t in ds for t in _PIXEL_TAGS):
+        return "an image header without pixel data (truncated file?)"
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if "PixelData" in ds and ts is not None and not pydicom.uid.UID(ts).is_compressed:
+        try:
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            bits = int(ds.BitsAllocated)
+            expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * frames * bits // 8
+        except (AttributeError, TypeError, ValueError):
+            return None
+        got = len(ds.get_item(0x7FE00010).value or b"")
+        if got < expected:
+            return f"pixel data holds {got} bytes, {expected} expected (truncated file?)"
+    return None
+
+
 def read_dicom(path: str) -> Dataset:
     """Read a DICOM file, also one written without file meta (as some RT exports are)."""
     try:
