@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written SQL text is kept on readable lines)
 """Benchmark: SQL on FHIR views, medhub's compiled DuckDB SQL vs per-resource engines vs hand-written SQL.
 
 Workload: the specification's 10 example ViewDefinitions over the Synthea R4 250-patient sample
@@ -194,7 +195,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 views, 1 run each")
     ap.add_argument("--repeat", type=int, default=3, help="runs per engine and view (best is kept)")
-    ap.add_argument("--scale", type=int, default=1, help="copies of each resource (default 1: the sample as is)")
+    ap.add_argument(
+        "--scale", type=int, default=1, help="copies of each resource (default 1: the sample as is)"
+    )
     args = ap.parse_args()
     repeat = 1 if args.quick else args.repeat
     views_dir = shared_path(*EXAMPLES)
@@ -202,7 +205,9 @@ def main() -> None:
         sys.exit(f"../shared/{'/'.join(EXAMPLES)} is absent")
     files = sorted(views_dir.glob("ViewDefinition-*.json"))
     if args.quick:
-        files = [f for f in files if any(k in f.name for k in ("PatientDemographics", "ConditionFlat", "Blood"))]
+        files = [
+            f for f in files if any(k in f.name for k in ("PatientDemographics", "ConditionFlat", "Blood"))
+        ]
     print(f"# bench/views.py  repeat={repeat} scale={args.scale} cpus={os.cpu_count()}")
     with tempfile.TemporaryDirectory(prefix="medhub-bench-views-") as tmp:
         nd, counts = setup(Path(tmp), args.scale)
@@ -260,16 +265,20 @@ def main() -> None:
                     totals[eng][1] += per_engine_secs[eng]
                     totals[f"medhub_vs_{eng}"][0] += n
                     totals[f"medhub_vs_{eng}"][1] += secs
-            print(f"{name:32} {rtype:22} {n:>6} {rows:>6} " + " ".join(
-                f"{rates[e]:>12}" for e in ("medhub", "handwritten", "sqlonfhir", "pysof")))
+            print(
+                f"{name:32} {rtype:22} {n:>6} {rows:>6} "
+                + " ".join(f"{rates[e]:>12}" for e in ("medhub", "handwritten", "sqlonfhir", "pysof"))
+            )
         print()
         for eng in ("handwritten", "sqlonfhir", "pysof"):
             if totals[eng][1] and totals[f"medhub_vs_{eng}"][1]:
                 mine = totals[f"medhub_vs_{eng}"][0] / totals[f"medhub_vs_{eng}"][1]
                 theirs = totals[eng][0] / totals[eng][1]
                 goal = "goal >= 0.5x" if eng == "handwritten" else "goal >= 10x"
-                print(f"medhub / {eng:12}: {mine / theirs:6.2f}x  ({mine:,.0f} vs {theirs:,.0f} resources/CPU-s "
-                      f"over the views both ran; {goal})")
+                print(
+                    f"medhub / {eng:12}: {mine / theirs:6.2f}x  ({mine:,.0f} vs {theirs:,.0f} resources/CPU-s "
+                    f"over the views both ran; {goal})"
+                )
         for note in notes:
             print("note:", note)
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-view_app = typer.Typer(help="SQL on FHIR v2 views: run, show SQL, materialize, conformance.", no_args_is_help=True)
+view_app = typer.Typer(
+    help="SQL on FHIR v2 views: run, show SQL, materialize, conformance.", no_args_is_help=True
+)
 _err = Console(stderr=True)
 
 
@@ -33,7 +35,9 @@ def _source(source: str | None, paths: list[Path]) -> str:
 @view_app.command("run")
 def run(
     view: Path = typer.Argument(..., help="ViewDefinition JSON file"),
-    paths: list[Path] = typer.Argument(None, help="NDJSON / JSON / Bundle files or folders (default: the lake)"),
+    paths: list[Path] = typer.Argument(
+        None, help="NDJSON / JSON / Bundle files or folders (default: the lake)"
+    ),
     source: str = typer.Option(None, "--source", help="'lake' to read the hub's lake"),
     out: Path = typer.Option(..., "--out", "-o", help="output .parquet, .csv or .ndjson"),
 ) -> None:

@@ -7,7 +7,8 @@ Representation: a FHIRPath value compiles to either
 Navigation flattens with list_transform/flatten, `where`/`exists` become list_filter lambdas.
 Select nodes become correlated (lateral) subqueries: forEach/forEachOrNull/repeat unnest the
 iteration collection with its 0-based index (%rowIndex), nested selects are cross joined, unionAll
-branches are UNION ALL. `repeat` is a correlated recursive CTE numbered in pre-order. Multi-valued non-collection columns raise at run time, as the spec asks.
+branches are UNION ALL. `repeat` is a correlated recursive CTE numbered in pre-order.
+Multi-valued non-collection columns raise at run time, as the spec asks.
 
 The query reads a relation with columns (resource_type, resource) given as `source_sql`.
 """
@@ -41,7 +42,9 @@ def json_key(name: str) -> str:
 class Val:
     kind: str  # coll | node | scalar
     sql: str
-    type: str | None = None  # FHIRPath type where known: string, integer, decimal, boolean, date, dateTime, time
+    type: str | None = (
+        None  # FHIRPath type where known: string, integer, decimal, boolean, date, dateTime, time
+    )
 
 
 _SCALAR_SQL = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN"}
@@ -103,7 +106,8 @@ def single_json(v: Val, what: str) -> str:
         return v.sql
     if v.kind == "scalar":
         return f"to_json({v.sql})"
-    return f"(CASE WHEN len({v.sql}) > 1 THEN error({q(what + ': expected a single value, got a collection')}) ELSE {v.sql}[1] END)"
+    err = q(what + ": expected a single value, got a collection")
+    return f"(CASE WHEN len({v.sql}) > 1 THEN error({err}) ELSE {v.sql}[1] END)"
 
 
 def as_scalar(v: Val, typ: str | None, what: str) -> str:
@@ -124,7 +128,8 @@ def as_bool(v: Val, what: str, strict: bool = False) -> str:
         return f"({v.sql} IS NOT NULL)"
     j = single_json(v, what)
     other = f"error({q(what + ': expression does not evaluate to a boolean')})" if strict else "true"
-    return f"(CASE WHEN {j} IS NULL THEN NULL WHEN json_type({j}) = 'BOOLEAN' THEN {j}::BOOLEAN ELSE {other} END)"
+    boolean = f"WHEN json_type({j}) = 'BOOLEAN' THEN {j}::BOOLEAN"
+    return f"(CASE WHEN {j} IS NULL THEN NULL {boolean} ELSE {other} END)"
 
 
 def scalar_type(v: Val) -> str | None:
@@ -230,18 +235,28 @@ def _of_type(node: fp.Call, ctx: Ctx) -> Val:
     if len(node.args) != 1:
         raise ViewError("ofType() takes one type name")
     t = _type_name(node.args[0])
-    fhir_t = t[0].lower() + t[1:] if t in ("String", "Boolean", "Integer", "Decimal", "Date", "DateTime", "Time") else t
+    fhir_t = (
+        t[0].lower() + t[1:]
+        if t in ("String", "Boolean", "Integer", "Decimal", "Date", "DateTime", "Time")
+        else t
+    )
     fp_type = _FP_TYPE_OF.get(fhir_t, "string" if fhir_t in _TYPE_TESTS else None)
     base_node = node.base
     # choice element: value.ofType(Quantity) -> valueQuantity
     if isinstance(base_node, fp.Member | fp.Identifier):
         choice = base_node.name + fhir_t[0].upper() + fhir_t[1:]
-        parent = compile_expr(base_node.base, ctx) if isinstance(base_node, fp.Member) else Val("node", ctx.node)
+        parent = (
+            compile_expr(base_node.base, ctx) if isinstance(base_node, fp.Member) else Val("node", ctx.node)
+        )
         return Val(member(parent, choice, ctx).kind, member(parent, choice, ctx).sql, fp_type)
     base = compile_expr(base_node, ctx) if base_node is not None else Val("node", ctx.node)
     c = as_coll(base)
     x = ctx.var()
-    test = f"json_type({x}) IN ({_TYPE_TESTS[fhir_t]})" if fhir_t in _TYPE_TESTS else f"json_type({x}) = 'OBJECT'"
+    test = (
+        f"json_type({x}) IN ({_TYPE_TESTS[fhir_t]})"
+        if fhir_t in _TYPE_TESTS
+        else f"json_type({x}) = 'OBJECT'"
+    )
     return Val("coll", f"list_filter({c}, lambda {x}: {test})", fp_type)
 
 
@@ -265,7 +280,11 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
             return Val("coll", f"flatten(list_transform({c}, lambda {x}: {as_coll(crit_v)}))", crit_v.type)
         crit = as_bool(crit_v, f"{name}()")
         if name == "all":
-            return Val("scalar", f"(len(list_filter({c}, lambda {x}: coalesce(({crit}), false))) = len({c}))", "boolean")
+            return Val(
+                "scalar",
+                f"(len(list_filter({c}, lambda {x}: coalesce(({crit}), false))) = len({c}))",
+                "boolean",
+            )
         filtered = f"list_filter({c}, lambda {x}: coalesce(({crit}), false))"
         if name == "where":
             return Val("coll", filtered, base.type)
@@ -352,7 +371,7 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
 
 
 def reference_key_sql(x: str, typ: str | None) -> str:
-    """Key of a Reference JSON value `x`: the id part of a relative, absolute or urn:uuid/urn:oid reference."""
+    """Key of a Reference JSON value `x`: the id of a relative, absolute or urn:uuid/urn:oid reference."""
     ref = f"json_extract_string({x}, '$.reference')"
     pattern = q(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
     rtype = f"regexp_extract({ref}, {pattern}, 1)"
@@ -438,8 +457,12 @@ def _binary(node: fp.Binary, ctx: Ctx) -> Val:
         t = item.type or "string"
         x = ctx.var()
         it = as_scalar(item, t, op)
-        return Val("scalar", f"(CASE WHEN {it} IS NULL THEN NULL ELSE "
-                   f"len(list_filter({as_coll(coll)}, lambda {x}: {json_to(x, t)} = {it})) > 0 END)", "boolean")
+        return Val(
+            "scalar",
+            f"(CASE WHEN {it} IS NULL THEN NULL ELSE "
+            f"len(list_filter({as_coll(coll)}, lambda {x}: {json_to(x, t)} = {it})) > 0 END)",
+            "boolean",
+        )
     if op in _CMP:
         return _compare(op, left, right)
     if op == "&":
@@ -449,7 +472,9 @@ def _binary(node: fp.Binary, ctx: Ctx) -> Val:
     if op in _ARITH:
         types = {left.type, right.type}
         if op == "+" and types & {"string"} and not types & {"integer", "decimal"}:
-            return Val("scalar", f"({as_scalar(left, 'string', op)} || {as_scalar(right, 'string', op)})", "string")
+            return Val(
+                "scalar", f"({as_scalar(left, 'string', op)} || {as_scalar(right, 'string', op)})", "string"
+            )
         t = "integer" if types <= {"integer"} and op not in ("/",) else "decimal"
         a, b = as_scalar(left, t, op), as_scalar(right, t, op)
         if op == "/":
@@ -515,7 +540,11 @@ def column_type(col: Column, ctx: Ctx) -> str:
     if col.type:
         return col.sql_type
     v = compile_expr(col.expr, ctx)
-    base = _SCALAR_SQL.get(v.type or "", "VARCHAR") if (v.kind == "scalar" or v.type in _SCALAR_SQL) else "VARCHAR"
+    base = (
+        _SCALAR_SQL.get(v.type or "", "VARCHAR")
+        if (v.kind == "scalar" or v.type in _SCALAR_SQL)
+        else "VARCHAR"
+    )
     return f"{base}[]" if col.collection else base
 
 
@@ -547,7 +576,8 @@ def descendants_sql(paths: tuple, ctx: Ctx) -> str:
         f"WITH RECURSIVE {d}(n, p) AS ("
         f"SELECT unnest(c) AS n, unnest(list_transform(range(len(c)), lambda {k}: [{k}])) AS p "
         f"FROM (SELECT {first} AS c) "
-        f"UNION ALL SELECT unnest(c) AS n, unnest(list_transform(range(len(c)), lambda {k}: list_append(pp, {k}))) "
+        f"UNION ALL SELECT unnest(c) AS n, "
+        f"unnest(list_transform(range(len(c)), lambda {k}: list_append(pp, {k}))) "
         f"FROM (SELECT {step} AS c, {d}.p AS pp FROM {d})) "
         f"SELECT n, CAST(row_number() OVER (ORDER BY p) - 1 AS BIGINT) AS i FROM {d}"
     )
@@ -567,7 +597,8 @@ def select_sql(sel: Select, ctx: Ctx) -> str:
     inner = ctx.at(f"{t}.n", f"{t}.i")
     b = ctx.var("b")
     sql = (
-        f"SELECT {b}.* FROM (SELECT unnest(c) AS n, unnest(range(len(c))) AS i FROM (SELECT {coll} AS c)) {t}, "
+        f"SELECT {b}.* FROM (SELECT unnest(c) AS n, unnest(range(len(c))) AS i "
+        f"FROM (SELECT {coll} AS c)) {t}, "
         f"({body_sql(sel, inner)}) {b}"
     )
     if or_null:

@@ -181,7 +181,9 @@ def _column(raw: object, where: str) -> Column:
         raise ViewError(f"{where}: a column must be an object")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ViewError(f"{where}: column name {name!r} must start with a letter and use letters, digits, '_'")
+        raise ViewError(
+            f"{where}: column name {name!r} must start with a letter and use letters, digits, '_'"
+        )
     col_type = raw.get("type")
     if col_type is not None and (not isinstance(col_type, str) or col_type not in KNOWN_TYPES):
         raise ViewError(f"{where} ({name}): unknown column type {col_type!r}")
@@ -220,7 +222,9 @@ def _select(raw: object, where: str) -> Select:
         selects=tuple(_select(s, f"{where}.select[{i}]") for i, s in enumerate(selects)),
         union_all=tuple(_select(s, f"{where}.unionAll[{i}]") for i, s in enumerate(union)),
         for_each=_path(raw["forEach"], f"{where}.forEach") if "forEach" in raw else None,
-        for_each_or_null=_path(raw["forEachOrNull"], f"{where}.forEachOrNull") if "forEachOrNull" in raw else None,
+        for_each_or_null=_path(raw["forEachOrNull"], f"{where}.forEachOrNull")
+        if "forEachOrNull" in raw
+        else None,
         repeat=repeat,
     )
     if node.union_all:

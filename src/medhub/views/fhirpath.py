@@ -121,7 +121,9 @@ def tokenize(src: str) -> list[_Tok]:
     while pos < len(src):
         m = _TOKEN.match(src, pos)
         if not m:
-            raise FhirPathSyntaxError(f"FHIRPath {src!r}: unexpected character {src[pos]!r} at position {pos}")
+            raise FhirPathSyntaxError(
+                f"FHIRPath {src!r}: unexpected character {src[pos]!r} at position {pos}"
+            )
         kind = m.lastgroup or ""
         if kind != "ws":
             toks.append(_Tok(kind, m.group(), pos))
@@ -246,10 +248,7 @@ class _Parser:
                     name = _unescape(name_tok.text[1:-1])
                 else:
                     raise self.fail("expected a name after '.'", name_tok)
-                if self.peek().text == "(":
-                    node = Call(node, name, self.arguments())
-                else:
-                    node = Member(node, name)
+                node = Call(node, name, self.arguments()) if self.peek().text == "(" else Member(node, name)
             elif t.text == "[" and t.kind == "op":
                 self.next()
                 idx = self.expr(0)

@@ -47,8 +47,11 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(x for x in p.rglob("*") if x.is_file() and (x.name.endswith(_NDJSON_SUFFIXES)
-                                                                    or x.suffix == ".json"))
+            out += sorted(
+                x
+                for x in p.rglob("*")
+                if x.is_file() and (x.name.endswith(_NDJSON_SUFFIXES) or x.suffix == ".json")
+            )
         elif p.is_file():
             out.append(p)
         else:
@@ -88,8 +91,10 @@ def file_source(paths: Sequence[str | os.PathLike]) -> str:
             f"ELSE [json] END) AS json FROM read_json_objects([{', '.join(map(q, js))}], format = 'auto', "
             f"maximum_object_size = {MAX_OBJECT_SIZE})"
         )
-        parts.append(f"SELECT json_extract_string(json, '$.resourceType') AS resource_type, json AS resource "
-                     f"FROM ({unnested})")
+        parts.append(
+            f"SELECT json_extract_string(json, '$.resourceType') AS resource_type, json AS resource "
+            f"FROM ({unnested})"
+        )
     return " UNION ALL ".join(parts)
 
 
@@ -119,7 +124,9 @@ def run_view_on(con: duckdb.DuckDBPyConnection, view: View, table: str) -> tuple
     return cols, cur.fetchall()
 
 
-def run_view_arrow(view: View | object, source_sql: str, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+def run_view_arrow(
+    view: View | object, source_sql: str, con: duckdb.DuckDBPyConnection | None = None
+) -> pa.Table:
     """Run a view over a source relation and return an Arrow table (columns in view order)."""
     v = view if isinstance(view, View) else parse_view(view)
     sql = compile_view(v, source_sql)
@@ -148,7 +155,9 @@ def write_table(table: pa.Table, out: Path) -> Path:
         flat = table
         for i, f in enumerate(table.schema):
             if pa.types.is_list(f.type):
-                flat = flat.set_column(i, f.name, pa.array([json.dumps(x) for x in table.column(i).to_pylist()]))
+                flat = flat.set_column(
+                    i, f.name, pa.array([json.dumps(x) for x in table.column(i).to_pylist()])
+                )
         pacsv.write_csv(flat, tmp)
     elif suffix in (".ndjson", ".jsonl"):
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -15,8 +15,8 @@ from medhub.views.definition import View
 
 # DuckDB functions/constructs in compiled SQL that have no exact Spark equivalent, and what to do.
 DUCKDB_ONLY = {
-    "JSON_EXTRACT": "Spark has get_json_object/from_json; JSON paths with `$.\"key\"` quoting need rewriting",
-    "JSON_TYPE": "no Spark equivalent; use schema_of_json or a parsed struct (from_json with the FHIR schema)",
+    "JSON_EXTRACT": 'Spark has get_json_object/from_json; JSON paths with `$."key"` quoting need rewriting',
+    "JSON_TYPE": "no Spark equivalent; parse with from_json and the FHIR schema instead",
     "JSON[]": "Spark has no JSON type: collections become ARRAY<STRING> of JSON text",
     "ERROR(": "Spark has raise_error()",
     "WITH RECURSIVE": "recursive CTEs need Spark 4.1+ (used by repeat)",
