@@ -373,6 +373,7 @@ def test_every_fhir_identifier_is_in_the_answer_key(synth_out: Path) -> None:
             synth_out,
             kinds={
                 "name",
+                "given_name",
                 "family_name",
                 "rrn",
                 "phone",
@@ -484,7 +485,9 @@ def test_identifiers_txt_is_distinctive_and_complete(
         if r["rrn"]:
             assert r["rrn"] in identifiers
         for n in r["names_written"]:
-            if len(n) >= 5 or len(re.findall("[가-힣]", n)) >= 2:
+            if n in (r["given_name"], r["given_name_roman"]):
+                assert n not in identifiers  # a bare given name identifies no one, and matches by chance
+            else:
                 assert n in identifiers
         assert all(a in identifiers for a in r["accession_numbers"])
     assert all(len(i) >= 5 or len(re.findall("[가-힣]", i)) >= 2 for i in identifiers)
@@ -522,3 +525,13 @@ def test_dciodvfy_finds_no_errors(synth_out: Path) -> None:
         result = subprocess.run([tool, str(f)], capture_output=True, text=True, check=False)
         errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
         assert not errors, (f, errors)
+
+
+def test_staff_names_never_overlap_patient_names(synth_out: Path) -> None:
+    """A scan for patient names (kind "name") must not match a doctor's name kept in the lake."""
+    names = read_identifiers(synth_out, kinds={"name"})
+    staff = read_identifiers(synth_out, kinds={"staff"})
+    assert names and staff
+    for s in staff:
+        assert not any(n in s or s in n for n in names), s
+    assert not read_identifiers(synth_out, kinds={"given_name"}) & read_identifiers(synth_out)

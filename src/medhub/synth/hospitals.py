@@ -133,8 +133,45 @@ class Hospital:
         }
 
 
-def make_hospitals(n: int, seed: int) -> list[Hospital]:
-    """`n` hospitals; the second sends FHIR as Bundles, the third (or the second of two) EDF+."""
+def name_forms(p: Person) -> set[str]:
+    """Every way the generator may write a person's full name."""
+    roman = f"{p.family_name_roman.upper()} {p.given_name_roman.upper()}"
+    return {
+        p.full_name,
+        _hangul_pn(p),
+        p.dicom_name,
+        roman,
+        roman.replace(" ", "_"),
+        f"{p.given_name_roman} {p.family_name_roman}",
+    }
+
+
+def pick_staff(seed: int, index: int, patient_names: Iterable[str] = ()) -> tuple[Person, ...]:
+    """Ten staff of hospital `index`: adults born 1955-1990, none of whose names contains or is
+    contained in a patient's name, so that a scan for patient names never matches a colleague."""
+    names = set(patient_names)
+    blob = "\n".join(sorted(names))
+    pool = make_people(400, seed * 1009 + 7919 * (index + 1))
+    staff: list[Person] = []
+    for p in pool:
+        if not 1955 <= p.birth_date.year <= 1990:
+            continue
+        forms = name_forms(p)
+        if any(f in blob for f in forms) or any(sub in names for f in forms for sub in _substrings(f)):
+            continue
+        staff.append(p)
+        if len(staff) == 10:
+            break
+    return tuple(staff)
+
+
+def _substrings(text: str) -> set[str]:
+    return {text[i:j] for i in range(len(text)) for j in range(i + 1, len(text) + 1)}
+
+
+def make_hospitals(n: int, seed: int, patient_names: Iterable[str] = ()) -> list[Hospital]:
+    """`n` hospitals; the second sends FHIR as Bundles, the third (or the second of two) EDF+.
+    Staff names avoid `patient_names` (see pick_staff)."""
     if not 1 <= n <= 26:
         raise ValueError(f"hospitals must be between 1 and 26, got {n}")
     out = []
@@ -147,9 +184,6 @@ def make_hospitals(n: int, seed: int) -> list[Hospital]:
                 f"{en} Branch {i // len(_HOSPITALS) + 1}",
                 f"{station}{i}",
             )
-        # the staff: adults born 1955-1995, their own stream of fake people
-        pool = make_people(60, seed * 1009 + 7919 * (i + 1))
-        staff = tuple(p for p in pool if 1955 <= p.birth_date.year <= 1995)[:10]
         out.append(
             Hospital(
                 index=i,
@@ -163,7 +197,7 @@ def make_hospitals(n: int, seed: int) -> list[Hospital]:
                 fhir="bundle" if i == 1 else "ndjson",
                 biosignal="edf" if n > 1 and i == min(2, n - 1) else "wfdb",
                 modality="CR" if i % 2 == 1 else "DX",
-                staff=staff,
+                staff=pick_staff(seed, i, patient_names),
             )
         )
     return out
@@ -657,10 +691,9 @@ def _xray(
 # --- the whole run ------------------------------------------------------------------------------
 
 
-def _assign(people: list[Person], hospitals: list[Hospital], seed: int) -> list[list[tuple[int, bool]]]:
+def _assign(people: list[Person], n: int, seed: int) -> list[list[tuple[int, bool]]]:
     """For each person, the hospitals they visit: [(hospital index, is home)], home first."""
     rng = random.Random(f"{seed}-assign")
-    n = len(hospitals)
     out = []
     for _ in people:
         home = rng.randrange(n)
@@ -703,9 +736,11 @@ def generate(
         raise ValueError(f"patients must be at least 1, got {patients}")
     out = Path(out)
     _prepare(out, overwrite)
-    hs = make_hospitals(hospitals, seed)
+    if not 1 <= hospitals <= 26:
+        raise ValueError(f"hospitals must be between 1 and 26, got {hospitals}")
+    letters = [chr(ord("a") + i) for i in range(hospitals)]
     people = make_people(patients, seed)
-    assignment = _assign(people, hs, seed)
+    assignment = _assign(people, hospitals, seed)
     total = sum(len(v) for v in assignment)
 
     # per-person facts shared by every hospital: conditions, and where a pneumonia was treated
@@ -718,27 +753,31 @@ def generate(
         pneu_at = visits[prng.randrange(len(visits))][0] if prng.random() < p_pneu else None
         per_person.append((conditions, pneu_at))
 
-    # records per hospital, in person order; MRNs unique within a hospital
-    records: dict[int, list[tuple[int, bool]]] = {h.index: [] for h in hs}
+    # each hospital's records in person order, as that hospital recorded the person; each record
+    # has its own random stream (also used for its chart), and an MRN unique within the hospital
+    records: dict[int, list[tuple[int, bool, Person, str, random.Random]]] = {i: [] for i in range(hospitals)}
+    mrngs = [random.Random(f"{seed}-mrn-hospital-{letter}") for letter in letters]
+    mrns: list[set[str]] = [set() for _ in letters]
     for pi, visits in enumerate(assignment):
-        for hi, home in visits:
-            records[hi].append((pi, home))
+        for hi, home in sorted(visits):
+            person = people[pi]
+            rrng = random.Random(f"{seed}-record-hospital-{letters[hi]}-{person.person_id}")
+            recorded = person if home else hospital_record(person, rrng, ERROR_RATE)
+            mrn = f"{letters[hi].upper()}{mrngs[hi].randrange(10**6, 10**7):07d}"
+            while mrn in mrns[hi]:
+                mrn = f"{letters[hi].upper()}{mrngs[hi].randrange(10**6, 10**7):07d}"
+            mrns[hi].add(mrn)
+            records[hi].append((pi, home, recorded, mrn, rrng))
+    patient_names = {n for recs in records.values() for r in recs for n in name_forms(r[2])}
+    hs = make_hospitals(hospitals, seed, patient_names)
+
     truth_lines: list[bytes] = []
     identifiers: set[tuple[str, str]] = set()
     done = 0
     for h in hs:
-        mrng = random.Random(f"{seed}-mrn-{h.source_id}")
-        mrns: set[str] = set()
         fhir_dir = out / h.source_id / "fhir"
         ndjson = fhir.NdjsonWriter(fhir_dir) if h.fhir == "ndjson" else None
-        for number, (pi, home) in enumerate(records[h.index], start=1):
-            person = people[pi]
-            rrng = random.Random(f"{seed}-record-{h.source_id}-{person.person_id}")
-            recorded = person if home else hospital_record(person, rrng, ERROR_RATE)
-            mrn = f"{h.letter}{mrng.randrange(10**6, 10**7):07d}"
-            while mrn in mrns:
-                mrn = f"{h.letter}{mrng.randrange(10**6, 10**7):07d}"
-            mrns.add(mrn)
+        for number, (pi, home, recorded, mrn, rrng) in enumerate(records[h.index], start=1):
             rec = Record(hospital=h, person=recorded, mrn=mrn, number=number)
             conditions, pneu_at = per_person[pi]
             chart = build_chart(rec, conditions, pneu_at == h.index, home, rrng)
@@ -815,7 +854,8 @@ def _truth(rec: Record) -> tuple[bytes, set[tuple[str, str]]]:
         "staff_names": sorted(rec.physicians),
         "institution": sorted(rec.institution),
     }
-    kinds: set[tuple[str, str]] = {("name", n) for n in rec.names_written}
+    given = {p.given_name, p.given_name_roman}
+    kinds: set[tuple[str, str]] = {("given_name" if n in given else "name", n) for n in rec.names_written}
     kinds.update(
         {
             ("family_name", p.family_name),
