@@ -231,6 +231,14 @@ def _select(raw: object, where: str) -> Select:
         first = [(c.name) for c in node.union_all[0].output_columns()]
         for i, branch in enumerate(node.union_all[1:], start=1):
             names = [c.name for c in branch.output_columns()]
+            types = {c.name: c.type for c in node.union_all[0].output_columns()}
+            for c in branch.output_columns():
+                other = types.get(c.name)
+                if c.type and other and SQL_TYPES.get(c.type, "VARCHAR") != SQL_TYPES.get(other, "VARCHAR"):
+                    raise ViewError(
+                        f"{where}.unionAll[{i}]: column {c.name} has type {c.type}, "
+                        f"but {types[c.name]} in unionAll[0]"
+                    )
             if names != first:
                 raise ViewError(
                     f"{where}.unionAll[{i}]: columns {names} differ from unionAll[0] columns {first} "
