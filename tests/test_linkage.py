@@ -1,0 +1,312 @@
+"""The linkage unit: keyed tokens at the source, linkage without plaintext, master IDs, project pseudonyms."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import random
+import stat
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medhub.privacy.linkage import custodian
+from medhub.privacy.linkage import normalize as nz
+from medhub.privacy.linkage.attack import frequency_attack
+from medhub.privacy.linkage.fellegi_sunter import FIELDS
+from medhub.privacy.linkage.tokens import (
+    FIELD_MIN_ENTROPY,
+    MIN_ENTROPY_BITS,
+    TOKEN_NAMES,
+    TOKEN_SPECS,
+    TokenSpec,
+    TokenSpecError,
+    _token_ints,
+    check_specs,
+    normalized_fields,
+    tokenize,
+)
+from medhub.privacy.linkage.unit import LinkageError, LinkageUnit, cluster, link_tables, one_to_one
+from medhub.synth.people import hospital_record, make_people
+
+KEY = bytes(range(32))
+
+
+def _frame(people) -> pd.DataFrame:
+    df = pd.DataFrame([dataclasses.asdict(p) for p in people])
+    return df
+
+
+def _two_sources(n: int, seed: int, overlap: float = 0.5):
+    """Two hospitals' records: `overlap` of the people are in both."""
+    people = make_people(int(n * (2 - overlap)), seed)
+    left = [hospital_record(p, random.Random(seed * 1000 + i)) for i, p in enumerate(people[:n])]
+    start = n - int(n * overlap)
+    right = [
+        hospital_record(p, random.Random(seed * 7000 + i)) for i, p in enumerate(people[start : start + n])
+    ]
+    return _frame(left), _frame(right)
+
+
+def _f1(pairs: pd.DataFrame, left: pd.DataFrame, right: pd.DataFrame) -> float:
+    tl = left["person_id"].to_numpy()[pairs["left_row"].to_numpy(int)]
+    tr = right["person_id"].to_numpy()[pairs["right_row"].to_numpy(int)]
+    tp = int((tl == tr).sum())
+    truth = len(set(left["person_id"]) & set(right["person_id"]))
+    precision = tp / max(len(pairs), 1)
+    recall = tp / truth
+    return 2 * precision * recall / (precision + recall)
+
+
+def _tok(df: pd.DataFrame, key: bytes = KEY, **kw) -> pd.DataFrame:
+    ids = [f"r{i}" for i in range(len(df))]
+    return tokenize(df.drop(columns=["person_id"]).assign(local_id=ids), key, id_column="local_id", **kw)
+
+
+# --- normalization ----------------------------------------------------------------------------
+
+
+def test_normalization_brings_variants_together() -> None:
+    assert nz.surname("김") == nz.surname(None, "Kim") == nz.surname(None, "GIM") == "김"
+    assert nz.surname(None, "Lee") == nz.surname(None, "Yi") == nz.surname(None, "Rhee") == "이"
+    assert nz.surname(None, "Park") == nz.surname("Bak") == "박"
+    assert nz.given_name("영수") == nz.given_name(None, "Young-soo") == nz.given_name(None, "Yeong Su")
+    assert nz.given_name("민준") == nz.given_name(None, "Min-jun") == nz.given_name(None, "MINJUN")
+    assert nz.given_skeleton("민준") == nz.given_skeleton("준민")  # syllables swapped
+    assert nz.phone("+82 10-1234-5678") == nz.phone("010.1234.5678") == "01012345678"
+    assert nz.rrn("900101-1234567") == "9001011234567"
+    assert (
+        nz.birth_date("1990-01-05") == nz.birth_date("19900105") == nz.birth_date("1990/1/5") == "1990-01-05"
+    )
+    assert nz.date_unordered("1990-01-05") == nz.date_unordered("1990-05-01")
+    assert nz.text(" 서울특별시  강남구, 테헤란로 152 ") == "서울특별시강남구테헤란로152"
+    assert nz.birth_date("not a date") == "" and nz.phone("12") == "" and nz.sex("?") == ""
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def test_tokens_are_keyed_and_carry_no_plaintext() -> None:
+    left, _ = _two_sources(300, seed=3)
+    a = _tok(left)
+    b = _tok(left, key=bytes(reversed(range(32))))
+    assert list(a.columns) == ["record_id", *TOKEN_NAMES]
+    for name in TOKEN_NAMES:
+        assert a[name].dtype == np.uint64
+        both = (a[name] != 0) & (b[name] != 0)
+        if name in ("rrn_no_b", "rrn_no_c"):  # only made for ids other than Korean RRNs
+            assert not both.any()
+            continue
+        assert both.any(), name
+        assert not (a.loc[both, name] == b.loc[both, name]).any(), f"{name} does not depend on the key"
+    again = _tok(left)
+    pd.testing.assert_frame_equal(a, again)  # deterministic under one key
+    # nothing of the input, raw or normalized, appears in the output
+    norm = normalized_fields(left)
+    blob = a.drop(columns=["record_id"]).to_csv(index=False, header=False).replace(",", " ")
+    values = set(left.drop(columns=["person_id"]).astype(str).to_numpy().ravel()) | set(
+        norm.to_numpy().ravel()
+    )
+    cells = set(blob.split())
+    assert not {str(v) for v in values} & cells
+    # text values never appear anywhere (digit strings occur inside 64-bit integers by chance)
+    leaked = [v for v in values if len(str(v)) >= 2 and not str(v).isdigit() and str(v) in blob]
+    assert not leaked, leaked[:5]
+    assert not set(left["person_id"]) & set(a["record_id"])
+
+
+def test_no_bare_low_entropy_token() -> None:
+    check_specs()
+    for spec in TOKEN_SPECS:
+        assert spec.min_entropy >= MIN_ENTROPY_BITS, spec
+        if len(spec.fields) == 1:
+            assert FIELD_MIN_ENTROPY[spec.fields[0]] >= MIN_ENTROPY_BITS, spec
+    assert not any(s.fields in (("surname",), ("sex",), ("given",), ("postcode",)) for s in TOKEN_SPECS)
+    with pytest.raises(TokenSpecError, match="surname"):
+        check_specs([TokenSpec("surname", ("surname",))])
+
+
+def test_tokenize_rejects_bad_input() -> None:
+    df = pd.DataFrame({"a": ["x"], "b": ["y"]})
+    with pytest.raises(ValueError, match="no identity field"):
+        tokenize(df, KEY)
+    with pytest.raises(ValueError, match="unknown identity field"):
+        tokenize(df, KEY, mapping={"a": "shoe_size"})
+    with pytest.raises(ValueError, match="not in the input"):
+        tokenize(df, KEY, mapping={"zzz": "phone"})
+    with pytest.raises(ValueError, match="16 bytes"):
+        tokenize(pd.DataFrame({"phone": ["01012345678"]}), b"short")
+    # malformed values become absent tokens, not errors
+    t = tokenize(pd.DataFrame({"birth_date": ["garbage", None], "phone": ["1", "010-1111-2222"]}), KEY)
+    assert t["dob"].tolist() == [0, 0] and t["phone"].iloc[0] == 0 and t["phone"].iloc[1] != 0
+
+
+def test_without_rrn_drops_every_rrn_token() -> None:
+    left, _ = _two_sources(50, seed=4)
+    t = _tok(left, with_rrn=False)
+    for name in ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c"):
+        assert (t[name] == 0).all()
+
+
+# --- frequency attack -------------------------------------------------------------------------
+
+
+def test_frequency_attack_reads_bare_surnames_but_not_the_tokens() -> None:
+    people = make_people(20_000, seed=5)
+    public = collections.Counter(p.family_name for p in make_people(20_000, seed=6))
+    df = _frame(people)
+    truth = df["family_name"].tolist()
+    tokens = _tok(df)
+    bare = _token_ints(KEY, "surname", [normalized_fields(df)["surname"].to_numpy()])
+    naive = frequency_attack("surname", bare, truth, public)
+    assert naive.recovered_share > 0.5  # the attack works where the design would be naive
+    for spec in TOKEN_SPECS:
+        if "surname" in spec.fields:
+            r = frequency_attack(spec.name, tokens[spec.name].to_numpy(), truth, public)
+            assert r.recovered_share <= 0.01, r
+            assert r.lift < 0.1, r
+
+
+# --- linkage ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_rrn, goal", [(True, 0.995), (False, 0.98)])
+def test_linkage_quality_on_synthetic_hospitals(with_rrn: bool, goal: float) -> None:
+    left, right = _two_sources(4000, seed=11)
+    res = link_tables(_tok(left, with_rrn=with_rrn), _tok(right, with_rrn=with_rrn))
+    f1 = _f1(res.pairs, left, right)
+    assert f1 >= goal, f1
+    assert res.pairs["left_id"].is_unique and res.pairs["right_id"].is_unique
+    assert set(res.pairs["stage"]) <= {"exact", "probabilistic"}
+    if with_rrn:
+        assert (res.pairs["stage"] == "exact").mean() > 0.8
+
+
+def test_em_learns_sensible_m_and_u() -> None:
+    left, right = _two_sources(4000, seed=12)
+    model = link_tables(_tok(left), _tok(right)).model
+    assert model is not None and model.iterations >= 2
+    for f, k in FIELDS.items():
+        assert model.m[f].shape == (k,) and model.u[f].shape == (k,)
+        assert np.isclose(model.m[f].sum(), 1) and np.isclose(model.u[f].sum(), 1)
+    # the generator changes a field of each record with probability ~0.15, so a pair agrees ~0.85^2
+    assert 0.65 <= model.m["phone"][1] <= 0.8
+    assert 0.65 <= model.m["dob"][2] <= 0.8
+    assert model.m["surname"][1] > 0.95  # surnames are never mistyped by the generator
+    assert model.u["phone"][1] < 1e-3 and model.u["dob"][2] < 1e-3 and model.u["rrn"][2] < 1e-6
+    assert 0.03 <= model.u["surname"][1] <= 0.2  # two people born the same day share a surname ~8%
+    # lambda: ~2000 true pairs among 4000 x 4000
+    assert 0.5 * 2000 / 16e6 <= model.lam <= 1.5 * 2000 / 16e6
+
+
+def test_link_tables_refuses_foreign_columns() -> None:
+    left, right = _two_sources(20, seed=13)
+    a, b = _tok(left), _tok(right)
+    with pytest.raises(LinkageError, match="unexpected column"):
+        link_tables(a.assign(name="kim"), b)
+    with pytest.raises(LinkageError, match="lacks column"):
+        link_tables(a.drop(columns=["phone"]), b)
+    with pytest.raises(LinkageError, match="repeats record id"):
+        link_tables(pd.concat([a, a.head(1)]), b)
+
+
+def test_one_to_one_and_cluster_constraints() -> None:
+    li, ri = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    keep = one_to_one(li, ri, np.array([5.0, 4.0, 4.5, 1.0]))
+    assert sorted(zip(li[keep].tolist(), ri[keep].tolist(), strict=True)) == [(0, 0), (1, 1)]
+    # nodes 0,1 from source 0; node 2 from source 1; both link to 2: only the better one joins
+    roots = cluster(np.array([0, 0, 1]), np.array([0, 1]), np.array([2, 2]), np.array([3.0, 9.0]))
+    assert roots[1] == roots[2] != roots[0]
+
+
+# --- the unit: master IDs and project pseudonyms ----------------------------------------------
+
+
+def test_one_patient_at_three_hospitals_gets_one_master_id(settings) -> None:
+    people = make_people(600, seed=21)
+    unit = LinkageUnit(settings.linkage_dir)
+    round_id, key = custodian.new_round(settings.linkage_dir)
+    sources = {}
+    for h in range(3):
+        chosen = [p for i, p in enumerate(people) if (i + h) % 4 != 0]  # each hospital sees 3/4 of them
+        recs = [hospital_record(p, random.Random(h * 10_000 + i)) for i, p in enumerate(chosen)]
+        df = _frame(recs)
+        df["mrn"] = [f"H{h}-{i:05d}" for i in range(len(df))]  # the hospital's own pseudonymous id
+        sources[f"hosp{h}"] = df
+        unit.receive(round_id, f"hosp{h}", tokenize(df.drop(columns=["person_id"]), key, id_column="mrn"))
+    report = unit.resolve(round_id)
+    assert report.sources == 3 and report.records == sum(len(d) for d in sources.values())
+    keys = [(s, m) for s, d in sources.items() for m in d["mrn"]]
+    truth = {(s, m): p for s, d in sources.items() for m, p in zip(d["mrn"], d["person_id"], strict=True)}
+    masters = unit.master_ids(keys)
+    by_person = collections.defaultdict(set)
+    by_master = collections.defaultdict(set)
+    for k, mid in masters.items():
+        by_person[truth[k]].add(mid)
+        by_master[mid].add(truth[k])
+    split = sum(len(v) > 1 for v in by_person.values()) / len(by_person)
+    merged = sum(len(v) > 1 for v in by_master.values()) / len(by_master)
+    assert split <= 0.01 and merged <= 0.01, (split, merged)
+    assert report.masters == pytest.approx(len(by_person), rel=0.02)
+    # master ids are random, not derived from identities
+    assert all(len(m) == 32 for m in masters.values())
+    # a second resolve of the same round keeps the master ids
+    unit.resolve(round_id)
+    assert unit.master_ids(keys) == masters
+
+
+def test_project_pseudonyms_differ_between_projects_and_cannot_be_joined(settings) -> None:
+    left, right = _two_sources(400, seed=22, overlap=1.0)
+    unit = LinkageUnit(settings.linkage_dir)
+    round_id, key = custodian.new_round(settings.linkage_dir)
+    for name, df in (("a", left), ("b", right)):
+        df = df.assign(mrn=[f"{name}{i}" for i in range(len(df))])
+        unit.receive(round_id, name, tokenize(df.drop(columns=["person_id"]), key, id_column="mrn"))
+    unit.resolve(round_id)
+    keys = [("a", f"a{i}") for i in range(len(left))] + [("b", f"b{i}") for i in range(len(right))]
+    p1 = unit.project_pseudonyms("proj-1", keys)
+    p2 = unit.project_pseudonyms("proj-2", keys)
+    assert p1 == unit.project_pseudonyms("proj-1", keys)  # stable
+    # within a project, one patient seen at two hospitals has one pseudonym
+    same = sum(p1[("a", f"a{i}")] == p1[("b", f"b{i}")] for i in range(len(left)))
+    assert same >= 0.98 * len(left)
+    # across projects, no pseudonym repeats: extracts cannot be joined
+    assert not set(p1.values()) & set(p2.values())
+    masters = set(unit.master_ids(keys).values())
+    assert not masters & set(p1.values())  # master ids never leave the unit
+    with pytest.raises(KeyError, match="does not know"):
+        unit.project_pseudonyms("proj-1", [("a", "nobody")])
+
+
+def test_keys_and_store_live_under_linkage_dir_only(settings) -> None:
+    unit = LinkageUnit(settings.linkage_dir)
+    round_id, key = custodian.new_round(settings.linkage_dir)
+    left, _ = _two_sources(30, seed=23)
+    unit.receive(round_id, "a", _tok(left, key))
+    unit.resolve(round_id)
+    unit.project_pseudonyms("p", [("a", "r0")])
+    files = [p for p in settings.linkage_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "linkage.sqlite3" for p in files)
+    assert custodian.round_key_path(settings.linkage_dir, round_id).exists()
+    assert custodian.project_key_path(settings.linkage_dir, "p").exists()
+    for p in (
+        custodian.round_key_path(settings.linkage_dir, round_id),
+        custodian.project_key_path(settings.linkage_dir, "p"),
+    ):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+        assert len(p.read_bytes()) == 32
+    # nothing of the unit sits in the hub home or the hub key store
+    for d in (settings.home, settings.key_dir):
+        if d.exists():
+            names = {p.name for p in d.rglob("*")}
+            assert not names & {"linkage.sqlite3", f"{round_id}.key", "p.key"}
+    assert custodian.round_key(settings.linkage_dir, round_id) == key
+    with pytest.raises(custodian.LinkageKeyError, match="never reused"):
+        custodian.new_round(settings.linkage_dir, round_id)
+    with pytest.raises(custodian.LinkageKeyError, match="no linkage round"):
+        custodian.round_key(settings.linkage_dir, "r-none")
+    with pytest.raises(ValueError, match="invalid"):
+        custodian.round_key(settings.linkage_dir, "../escape")
+    with pytest.raises(LinkageError, match="no token tables"):
+        unit.resolve("empty-round")
