@@ -159,6 +159,12 @@ def test_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="no synth manifest"):
         generate(tmp_path / "x", patients=2, overwrite=True)
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+    with pytest.raises(FileExistsError, match="is a file"):
+        generate(tmp_path / "x" / "keep.txt", patients=2)
+    with pytest.raises(ValueError, match="patients"):
+        generate(tmp_path / "y", patients=0)
+    with pytest.raises(ValueError, match="hospitals"):
+        generate(tmp_path / "z", hospitals=27, patients=2)
 
 
 def test_dicom_valid_for_its_iod(synth_out: Path, identities: list[dict[str, Any]]) -> None:

@@ -151,7 +151,7 @@ def pick_staff(seed: int, index: int, patient_names: Iterable[str] = ()) -> tupl
     contained in a patient's name, so that a scan for patient names never matches a colleague."""
     names = set(patient_names)
     blob = "\n".join(sorted(names))
-    pool = make_people(400, seed * 1009 + 7919 * (index + 1))
+    pool = make_people(2000, seed * 1009 + 7919 * (index + 1))
     staff: list[Person] = []
     for p in pool:
         if not 1955 <= p.birth_date.year <= 1990:
@@ -161,8 +161,8 @@ def pick_staff(seed: int, index: int, patient_names: Iterable[str] = ()) -> tupl
             continue
         staff.append(p)
         if len(staff) == 10:
-            break
-    return tuple(staff)
+            return tuple(staff)
+    raise RuntimeError(f"could not find 10 staff names for hospital {index} that differ from every patient's")
 
 
 def _substrings(text: str) -> set[str]:
@@ -708,6 +708,8 @@ def _assign(people: list[Person], n: int, seed: int) -> list[list[tuple[int, boo
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a folder; choose a folder to write the hospitals into")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} is not empty; choose an empty folder (or overwrite=True / --force)")
@@ -734,10 +736,10 @@ def generate(
     """
     if patients < 1:
         raise ValueError(f"patients must be at least 1, got {patients}")
-    out = Path(out)
-    _prepare(out, overwrite)
     if not 1 <= hospitals <= 26:
         raise ValueError(f"hospitals must be between 1 and 26, got {hospitals}")
+    out = Path(out)
+    _prepare(out, overwrite)
     letters = [chr(ord("a") + i) for i in range(hospitals)]
     people = make_people(patients, seed)
     assignment = _assign(people, hospitals, seed)
