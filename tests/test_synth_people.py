@@ -147,3 +147,13 @@ def test_hospital_record_always_errs_at_rate_one(people: list[Person]) -> None:
         assert q.phone != p.phone or q.address != p.address
         assert q.birth_date != p.birth_date
         assert (q.given_name, q.given_name_roman) != (p.given_name, p.given_name_roman)
+
+
+def test_hospital_record_of_a_record(people: list[Person]) -> None:
+    """Records of records (a missing RRN, a short name) still work."""
+    rng = random.Random(4)
+    for p in people[:300]:
+        q = dataclasses.replace(p, rrn="")
+        for _ in range(3):
+            q = hospital_record(q, rng, error_rate=1.0)
+        assert q.rrn == "" and q.person_id == p.person_id

@@ -638,7 +638,7 @@ def hospital_record(person: Person, rng: random.Random, error_rate: float = 0.15
             delta = 1 if b.day < 28 else -1
             changes["birth_date"] = b.replace(day=b.day + delta)
     r = rng.random()
-    if r < error_rate / 5:
+    if r < error_rate / 5 and person.rrn:
         changes["rrn"] = _digit_typo(person.rrn, rng)
     elif r < 2 * error_rate / 5:
         changes["rrn"] = ""
