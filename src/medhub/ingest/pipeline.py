@@ -288,6 +288,14 @@ def _ingest_unit(
         else:
             summary.counts[type_label].duplicate += 1
     status = "accepted" if not quarantined else ("partial" if accepted else "quarantined")
+    if status == "quarantined":
+        first = quarantined[0]
+        for m in unit.members:  # the files that travel with the record share its fate, and say so
+            quarantined.append(
+                ops.QuarantineRecord(
+                    source, str(m), None, f"part of {unit.path.name}, quarantined: {first.reason}", first.kind
+                )
+            )
     summary.files[status] += len(all_paths)
     return records(status, accepted), quarantined
 

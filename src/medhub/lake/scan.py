@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -63,7 +64,9 @@ def _dicom_text(data: bytes) -> bytes:
     import pydicom
 
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception:  # noqa: BLE001 - not DICOM: the raw bytes were searched already
         return b""
     parts: list[str] = []
