@@ -15,6 +15,15 @@ writes the answer key under `truth/`. Layout of `out` (a contract other domains 
     <source_id>/dicom/<StudyUID>/<SOPInstanceUID>.dcm
     <source_id>/ecg/<record>.hea + .dat (WFDB), or for one hospital <source_id>/ecg/<record>.edf
 
+Kinds in identifiers.tsv: name (full names in every written form: "김민준", "김^민준", "KIM^MINJUN",
+"KIM MINJUN", "KIM_MINJUN", "Minjun Kim", DICOM composites), given_name and family_name (bare parts),
+rrn, phone, address, postcode, birth_date, mrn, accession, study_uid, ecg_record (WFDB record
+names carry the MRN), staff (doctors, radiographers, technicians in Hangul, DICOM and plain
+forms), institution (hospital names and addresses). identifiers.txt holds the kinds a lake must
+never contain (name, rrn, phone, address, mrn, accession, staff, institution, ecg_record) and
+only values distinctive enough to search for as substrings (5+ characters or 2+ Hangul
+syllables). Staff names are chosen so that none contains, or is contained in, a patient's name.
+
 Every record is drawn from its own random stream keyed by (seed, hospital, person), so the
 output is byte-for-byte the same for a seed and independent of the order of work.
 """
