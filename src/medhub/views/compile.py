@@ -707,6 +707,66 @@ def body_rows(sel: Select, ctx: Ctx) -> str:
     return acc
 
 
+class _Stages:
+    """A chain of projections, each unnesting one iteration (the shape of a hand-written query)."""
+
+    def __init__(self, filtered: str) -> None:
+        self.sql = f"SELECT r.resource FROM {filtered}"
+        self.k = 0
+
+    def add(self, projection: str) -> None:
+        self.sql = f"SELECT *, {projection} FROM ({self.sql}) r"
+
+    def fresh(self) -> int:
+        self.k += 1
+        return self.k
+
+
+def _null_guard(sql: str, null_flag: str | None) -> str:
+    return sql if null_flag is None else f"(CASE WHEN {null_flag} THEN NULL ELSE {sql} END)"
+
+
+def _stage_walk(sel: Select, ctx: Ctx, null_flag: str | None, st: _Stages, out: dict[str, str]) -> None:
+    """Add stages for `sel` and record each output column's final SQL in `out`."""
+    if sel.union_all:
+        # rows of this node as a list of structs (list mode), unnested as one stage
+        k = st.fresh()
+        rows = rows_expr(sel, ctx)
+        if null_flag is not None:
+            rows = f"(CASE WHEN {null_flag} THEN [{_null_struct(sel.output_columns(), ctx)}] ELSE {rows} END)"
+        st.add(f"unnest({rows}) AS s{k}")
+        for c in sel.output_columns():
+            out[c.name] = f"struct_extract(s{k}, {q(c.name)})"
+        return
+    it = iteration(sel, ctx)
+    if it is not None:
+        coll, or_null = it
+        k = st.fresh()
+        st.add(f"{coll} AS c{k}")
+        parent = null_flag or "false"
+        empty = "[NULL::JSON]" if or_null else "[]::JSON[]"
+        st.add(
+            f"(CASE WHEN {parent} THEN [NULL::JSON] WHEN len(c{k}) = 0 THEN {empty} ELSE c{k} END) AS l{k}, "
+            f"({parent} OR len(c{k}) = 0) AS z{k}"
+        )
+        st.add(f"unnest(l{k}) AS n{k}, unnest(range(len(l{k}))) AS i{k}")
+        ctx = ctx.at(f"n{k}", f"i{k}")
+        null_flag = f"z{k}" if (or_null or null_flag is not None) else None
+    for c in sel.columns:
+        sql = column_sql(c, ctx)
+        out[c.name] = sql if _is_row_index(c) else _null_guard(sql, null_flag)
+    for sub in sel.selects:
+        _stage_walk(sub, ctx, null_flag, st, out)
+
+
+def _stage_query(view: View, ctx: Ctx, filtered: str) -> str:
+    st = _Stages(filtered)
+    out: dict[str, str] = {}
+    _stage_walk(view.select, ctx, None, st, out)
+    cols = ", ".join(f"{out[c.name]} AS {qi(c.name)}" for c in view.columns())
+    return f"SELECT {cols} FROM ({st.sql}) r"
+
+
 def compile_view(view: View, source_sql: str, mode: str = "auto") -> str:
     """DuckDB SQL for `view` over a relation (resource_type, resource) given as SQL text.
 
@@ -720,9 +780,11 @@ def compile_view(view: View, source_sql: str, mode: str = "auto") -> str:
         conds.append(f"coalesce({as_bool(compile_expr(w, ctx), f'where[{i}]', strict=True)}, false)")
     filtered = f"(SELECT r.resource FROM ({source_sql}) r WHERE {' AND '.join(conds)}) r"
     if mode == "auto":
-        mode = "lateral"
-    if mode == "list" and _has_repeat(view.select):
-        raise ViewError("repeat needs the lateral compilation mode")
+        mode = "lateral" if _has_repeat(view.select) else "unnest"
+    if mode in ("list", "unnest") and _has_repeat(view.select):
+        raise ViewError(f"repeat needs the lateral compilation mode, not {mode}")
+    if mode == "unnest":
+        return _stage_query(view, ctx, filtered)
     if mode == "list":
         if _single_row(view.select):
             return f"SELECT {', '.join(_flat_columns(view.select, ctx))} FROM {filtered}"
