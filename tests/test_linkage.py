@@ -145,7 +145,7 @@ def test_tokenize_rejects_bad_input() -> None:
 def test_without_rrn_drops_every_rrn_token() -> None:
     left, _ = _two_sources(50, seed=4)
     t = _tok(left, with_rrn=False)
-    for name in ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c"):
+    for name in ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "rrn_dob_b", "rrn_dob_c"):
         assert (t[name] == 0).all()
 
 
@@ -194,7 +194,7 @@ def test_em_learns_sensible_m_and_u() -> None:
     assert 0.65 <= model.m["phone"][1] <= 0.8
     assert 0.65 <= model.m["dob"][2] <= 0.8
     assert model.m["surname"][1] > 0.95  # surnames are never mistyped by the generator
-    assert model.u["phone"][1] < 1e-3 and model.u["dob"][2] < 1e-3 and model.u["rrn"][2] < 1e-6
+    assert model.u["phone"][1] < 1e-3 and model.u["dob"][2] < 1e-3 and model.u["rrn"][3] < 1e-6
     assert 0.03 <= model.u["surname"][1] <= 0.2  # two people born the same day share a surname ~8%
     # lambda: ~2000 true pairs among 4000 x 4000
     assert 0.5 * 2000 / 16e6 <= model.lam <= 1.5 * 2000 / 16e6

@@ -19,7 +19,9 @@ from medhub.privacy.linkage.tokens import BINDING_ANCHORS
 
 # field -> number of levels (highest = full agreement). -1 in a level array means unknown.
 FIELDS: dict[str, int] = {
-    "rrn": 3,  # 2 exact, 1 all but one of its three parts agree (a typo), 0 differs
+    # 3 exact; 2 all but one part agree, the birth date not among those kept (a typo); 1 the birth
+    # date and part of the rest agree (a typo after the date); 0 differs
+    "rrn": 4,
     "dob": 3,  # 2 exact, 1 day and month swapped, 0 differs
     "phone": 2,
     "residence": 3,  # 2 same address, 1 same postcode, 0 differs
@@ -31,7 +33,7 @@ FIELDS: dict[str, int] = {
 # Starting values for EM: records of one person mostly agree; two people's seldom do (public rates
 # for Korean names: two random people share a surname ~8% of the time, a given name ~2%).
 INITIAL_M = {
-    "rrn": [0.02, 0.08, 0.9],
+    "rrn": [0.02, 0.04, 0.04, 0.9],
     "dob": [0.05, 0.05, 0.9],
     "phone": [0.15, 0.85],
     "residence": [0.1, 0.05, 0.85],
@@ -40,7 +42,7 @@ INITIAL_M = {
     "sex": [0.02, 0.98],
 }
 INITIAL_U = {
-    "rrn": [0.98, 0.019, 0.001],
+    "rrn": [0.98, 0.01, 0.009, 0.001],
     "dob": [0.9, 0.05, 0.05],
     "phone": [0.99, 0.01],
     "residence": [0.9, 0.09, 0.01],
@@ -80,12 +82,11 @@ def comparison_levels(
     out: dict[str, np.ndarray] = {}
 
     rrn_eq, rrn_present = _eq(left, right, "rrn", li, ri)
-    part = (
-        _eq(left, right, "rrn_no_a", li, ri)[0]
-        | _eq(left, right, "rrn_no_b", li, ri)[0]
-        | _eq(left, right, "rrn_no_c", li, ri)[0]
-    )  # one part differs: a typo
-    out["rrn"] = np.where(rrn_eq, 2, np.where(part, 1, np.where(rrn_present, 0, -1))).astype(np.int8)
+    typo = np.zeros(len(li), dtype=bool)
+    for t in ("rrn_no_a", "rrn_no_b", "rrn_no_c"):
+        typo |= _eq(left, right, t, li, ri)[0]
+    dob_typo = _eq(left, right, "rrn_dob_b", li, ri)[0] | _eq(left, right, "rrn_dob_c", li, ri)[0]
+    out["rrn"] = np.select([rrn_eq, typo, dob_typo, rrn_present], [3, 2, 1, 0], default=-1).astype(np.int8)
 
     dob_eq, dob_present = _eq(left, right, "dob", li, ri)
     out["dob"] = np.where(
@@ -195,15 +196,27 @@ def estimate_u(
     def m_of(f: str, level: int) -> float:
         return float(model.m[f][level]) if model is not None else 0.0
 
-    r_exact = rate("rrn", m_of("rrn", 2))
-    exact_pairs = _pair_agreement_rate(left, right, "rrn")[0]
-    part_pairs = sum(
-        max(_pair_agreement_rate(left, right, t)[0] - exact_pairs, 0.0)
-        for t in ("rrn_no_a", "rrn_no_b", "rrn_no_c")
+    r_exact = rate("rrn", m_of("rrn", 3))
+    exact_pairs, total = _pair_agreement_rate(left, right, "rrn")
+
+    def beyond_exact(tokens: tuple[str, ...]) -> float:
+        return sum(max(_pair_agreement_rate(left, right, t)[0] - exact_pairs, 0.0) for t in tokens)
+
+    typo_pairs = beyond_exact(("rrn_no_a", "rrn_no_b", "rrn_no_c"))
+    r_typo = max(typo_pairs - n_match * m_of("rrn", 2), 0.0) / max(total - n_match, 1.0) if total else 0.0
+    # level 1 keeps the birth date: count it among pairs born the same day (the dob field carries the rest)
+    dob_pairs = _pair_agreement_rate(left, right, "dob")[0]
+    dob_typo_pairs = beyond_exact(("rrn_dob_b", "rrn_dob_c"))
+    r_dob_typo = max(dob_typo_pairs - n_match * m_of("rrn", 1), 0.0) / max(dob_pairs - n_match, 1.0)
+    r_dob_typo = min(r_dob_typo, 0.5) if dob_typo_pairs else 0.0
+    u["rrn"] = np.array(
+        [
+            max(1 - r_exact - r_typo - r_dob_typo, tiny),
+            max(r_dob_typo, tiny),
+            max(r_typo, tiny),
+            max(r_exact, tiny),
+        ]
     )
-    total = _pair_agreement_rate(left, right, "rrn")[1]
-    r_part = max(part_pairs - n_match * m_of("rrn", 1), 0.0) / max(total - n_match, 1.0) if total else 0.0
-    u["rrn"] = np.array([max(1 - r_exact - r_part, tiny), max(r_part, tiny), max(r_exact, tiny)])
     d_exact = rate("dob", m_of("dob", 2))
     d_swap = max(rate("dob_swap", m_of("dob", 2) + m_of("dob", 1)) - d_exact, 0.0)
     u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])

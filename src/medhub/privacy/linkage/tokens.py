@@ -43,8 +43,10 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "postcode": 8.0,  # the busiest 5-digit postcodes hold ~0.4%
     "rrn": 30.0,
     "rrn_no_a": 23.0,  # the 7 digits after the birth date
-    "rrn_no_b": 16.0,  # other ids of 7+ digits, two of three parts (not made for a Korean RRN)
+    "rrn_no_b": 16.0,  # other ids of 7+ digits: two of three parts
     "rrn_no_c": 16.0,
+    "rrn_dob_b": 26.0,  # Korean RRN: birth date and the last 4 digits
+    "rrn_dob_c": 23.0,  # Korean RRN: birth date and the next 3 digits
 }
 
 # Anchors: fields of high entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
@@ -54,7 +56,7 @@ BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode")
 BINDING_ANCHORS = ("dob_swap", "phone", "address")
 # The RRN, and the RRN with each of its three parts (birth date | 3 digits | 4 digits) left out:
 # two RRNs one typo apart still share one of the three.
-RRN_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c")
+RRN_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "rrn_dob_b", "rrn_dob_c")
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,15 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     r = _map_unique(_col(records, "rrn"), nz.rrn) if with_rrn else np.array([""] * len(records), dtype=object)
     out["rrn"] = r
     parts = [_rrn_parts(x) for x in r]
-    # For a Korean RRN the first part is the birth date, already compared on its own: leaving out
-    # another part would make a token that agrees for any two people born the same day far more
-    # often than its entropy says. So only "rrn_no_a" (the 7 digits after the date) is made there.
+    # For a Korean RRN the first part is the birth date, already compared on its own: a token that
+    # keeps it agrees for any two people born the same day far more often than its entropy says,
+    # so those are named apart ("rrn_dob_*") and the unit weighs them given the birth date.
+    korean = [len(x) == 13 for x in r]
     out["rrn_no_a"] = [p[1] + p[2] if p else "" for p in parts]
-    out["rrn_no_b"] = [p[0] + "-" + p[2] if p and len(x) != 13 else "" for p, x in zip(parts, r, strict=True)]
-    out["rrn_no_c"] = [p[0] + p[1] if p and len(x) != 13 else "" for p, x in zip(parts, r, strict=True)]
+    out["rrn_no_b"] = [p[0] + "-" + p[2] if p and not k else "" for p, k in zip(parts, korean, strict=True)]
+    out["rrn_no_c"] = [p[0] + p[1] if p and not k else "" for p, k in zip(parts, korean, strict=True)]
+    out["rrn_dob_b"] = [p[0] + "-" + p[2] if p and k else "" for p, k in zip(parts, korean, strict=True)]
+    out["rrn_dob_c"] = [p[0] + p[1] if p and k else "" for p, k in zip(parts, korean, strict=True)]
     return out
 
 

@@ -28,7 +28,17 @@ from medhub.privacy.linkage import custodian
 from medhub.privacy.linkage.fellegi_sunter import FSModel, comparison_levels, estimate_u, fit_em
 from medhub.privacy.linkage.tokens import TOKEN_NAMES
 
-BLOCKING_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "phone", "dob_swap", "address")
+BLOCKING_TOKENS = (
+    "rrn",
+    "rrn_no_a",
+    "rrn_no_b",
+    "rrn_no_c",
+    "rrn_dob_b",
+    "rrn_dob_c",
+    "phone",
+    "dob_swap",
+    "address",
+)
 MAX_BLOCK_PAIRS = 5_000  # a token value shared by more pairs than this is not used to block
 
 
@@ -137,7 +147,7 @@ def link_tables(
     rr = right["rrn"].to_numpy()
     l_unique = ~pd.Series(lr).duplicated(keep=False).to_numpy() & (lr != 0)
     r_unique = ~pd.Series(rr).duplicated(keep=False).to_numpy() & (rr != 0)
-    exact = (levels["rrn"] == 2) & l_unique[li] & r_unique[ri]
+    exact = (levels["rrn"] == 3) & l_unique[li] & r_unique[ri]
     prob = np.where(exact, 1.0, prob)
     accept = exact | (prob >= threshold)
     li, ri, prob, weight, exact = li[accept], ri[accept], prob[accept], weight[accept], exact[accept]
