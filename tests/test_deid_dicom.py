@@ -205,6 +205,8 @@ def test_shared_samples_leak_nothing_and_reread(settings: Settings) -> None:
         back = roundtrip(out)
         stats["passed"] += 1
         assert back.file_meta.MediaStorageSOPInstanceUID == back.SOPInstanceUID, path
+        assert back.PatientIdentityRemoved == "YES"
+        assert [i.CodeValue for i in back.DeidentificationMethodCodeSequence][0] == "113100"
         for elem in back.iterall():
             if elem.VR in ("PN", "LO", "SH", "ST", "LT", "UT", "UC"):
                 assert not matcher.found(str(elem.value), generic=False), (
@@ -212,8 +214,8 @@ def test_shared_samples_leak_nothing_and_reread(settings: Settings) -> None:
                     elem.keyword,
                     elem.value,
                 )
-        for n in names:
-            if len(n) >= 4:
+        for n in names:  # in the bytes too; digits-only ids could occur by chance inside a UID or pixels
+            if len(n) >= 4 and not n.isdigit():
                 assert n.encode() not in pydicom_bytes(back), (path.name, n)
     assert stats["passed"] >= 15 and stats["held"] >= 5
 

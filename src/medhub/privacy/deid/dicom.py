@@ -19,13 +19,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import pydicom
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     ExplicitVRBigEndian,
@@ -42,6 +46,9 @@ from medhub.privacy.deid.dates import age_years, group_as, shift_da, shift_dt, s
 from medhub.privacy.deid.text import Matcher
 
 TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+_STRING_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
 MAX_LEN = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "AE": 16, "CS": 16, "PN": 64}
 _DUMMY = {
     "AE": "ANONYMIZED",
@@ -92,13 +99,18 @@ class _Ctx:
     stats: Counter
 
 
+def _first(ds: Dataset, tag: int) -> str:
+    vals = _values(ds, tag)
+    return vals[0].strip() if vals else ""
+
+
 def burned_in_risk(ds: Dataset) -> str | None:
     """Why this image may carry burned-in text that names the patient, or None."""
     if not any(t in ds for t in _PIXEL_TAGS):
         return None
-    bia = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
-    sop = str(ds.get("SOPClassUID", "") or "")
-    modality = str(ds.get("Modality", "") or "").strip().upper()
+    bia = _first(ds, 0x00280301).upper()
+    sop = _first(ds, 0x00080016)
+    modality = _first(ds, 0x00080060).upper()
     if bia == "YES":
         return "BurnedInAnnotation is YES"
     if modality in ("US", "IVUS") or sop.startswith(_US_CLASSES):
@@ -112,50 +124,50 @@ def burned_in_risk(ds: Dataset) -> str | None:
 
 
 def _patient_key(ds: Dataset) -> str:
-    for kw in ("PatientID", "PatientName", "StudyInstanceUID"):
-        v = str(ds.get(kw, "") or "").strip()
+    pid = _first(ds, 0x00100020)
+    if pid:
+        return pid
+    for tag, kw in ((0x00100010, "PatientName"), (0x0020000D, "StudyInstanceUID")):
+        v = _first(ds, tag)
         if v:
-            return v if kw == "PatientID" else f"{kw}:{v}"
+            return f"{kw}:{v}"
     return ""
 
 
-def _values(ds: Dataset, keyword: str) -> list[str]:
-    v = ds.get(keyword)
-    if v is None or v == "":
-        return []
-    if isinstance(v, (MultiValue, list, tuple)):
-        return [str(x) for x in v if str(x)]
-    return [str(v)]
+_NAME_TAGS = (0x00100010, 0x00101001, 0x00101005, 0x00101060, 0x00102297)  # patient, other, birth, mother's
+_ID_TAGS = (
+    0x00100020,
+    0x00101000,
+    0x00080050,
+    0x00380010,
+    0x00101090,
+)  # ids, accession, admission, record locator
+_OTHER_TAGS = (0x00101040, 0x00102154)  # address, telephone numbers
 
 
-_NAME_KWS = (
-    "PatientName",
-    "OtherPatientNames",
-    "PatientBirthName",
-    "PatientMotherBirthName",
-    "ResponsiblePerson",
-)
-
-
-def patient_matcher(ds: Dataset) -> Matcher:
-    """The patient's own identifiers, as read from the header before anything is removed."""
-    names = []
-    for kw in _NAME_KWS:
-        names += _values(ds, kw)
-    ids = []
-    for kw in ("PatientID", "OtherPatientIDs", "AccessionNumber", "AdmissionID", "MedicalRecordLocator"):
-        ids += _values(ds, kw)
-    for item in ds.get("OtherPatientIDsSequence", None) or []:
-        ids += _values(item, "PatientID")
-    others = _values(ds, "PatientAddress") + _values(ds, "PatientTelephoneNumbers")
-    for b in _values(ds, "PatientBirthDate"):
-        if len(b) == 8 and b.isdigit():
-            others += [b] + [f"{b[:4]}{sep}{b[4:6]}{sep}{b[6:]}" for sep in "-./"]
+@lru_cache(maxsize=4096)
+def _matcher(names: tuple[str, ...], ids: tuple[str, ...], others: tuple[str, ...]) -> Matcher:
     return Matcher(names, ids, others)
 
 
-def _vr(ds: Dataset, tag: int) -> str:
-    raw = ds.get_item(tag)
+def patient_matcher(ds: Dataset) -> Matcher:
+    """The patient's own identifiers, as read from the header before anything is removed
+    (cached: the instances of one patient share it)."""
+    names = [v for t in _NAME_TAGS for v in _values(ds, t)]
+    ids = [v for t in _ID_TAGS for v in _values(ds, t)]
+    seq = ds.get_item(0x00101002)  # Other Patient IDs Sequence
+    if seq is not None:
+        for item in ds[0x00101002].value or []:
+            ids += _values(item, 0x00100020)
+    others = [v for t in _OTHER_TAGS for v in _values(ds, t)]
+    for b in _values(ds, 0x00100030):  # birth date, as written and in common text forms
+        if len(b) == 8 and b.isdigit():
+            others += [b] + [f"{b[:4]}{sep}{b[4:6]}{sep}{b[6:]}" for sep in "-./"]
+    return _matcher(tuple(names), tuple(ids), tuple(others))
+
+
+def _vr(ds: Dataset, tag: int, raw: object = None) -> str:
+    raw = ds.get_item(tag) if raw is None else raw
     vr = getattr(raw, "VR", None)
     if vr:
         return str(vr)
@@ -172,16 +184,63 @@ def _remap_uid(value: str, ctx: _Ctx) -> str:
     return ctx.secrets.uid(v)
 
 
-def _map_values(elem: DataElement, fn) -> None:  # noqa: ANN001 - fn: str -> str | None
-    v = elem.value
-    if v is None or v == "":
+def _values(ds: Dataset, tag: int, raw: object = None) -> list[str]:
+    """The element's values as strings. Plain ASCII raw values are decoded here, without pydicom's
+    conversion of the element (most values are, and this is the engine's hot path); others (other
+    character sets, already converted elements) go through pydicom."""
+    raw = ds.get_item(tag) if raw is None else raw
+    value = getattr(raw, "value", None)
+    if isinstance(value, bytes) and not isinstance(raw, DataElement):
+        if value.isascii() and b"\x1b" not in value:
+            text = value.decode("ascii").rstrip("\x00 ")
+            return text.split("\\") if text else []
+        value = ds[tag].value
+    if value is None or value == "":
+        return []
+    if isinstance(value, (MultiValue, list)):
+        return [str(x) for x in value]
+    return [str(value)]
+
+
+def _set(ds: Dataset, tag: int, vr: str, values: list[str] | str | None, old: object = None) -> None:
+    """Replace an element's value with a new element (the old one is never converted). ASCII text
+    is encoded here as a raw element in the dataset's own encoding, which pydicom writes as is."""
+    if isinstance(values, list):
+        values = (
+            "\\".join(values) if vr in _STRING_VRS else (values[0] if len(values) == 1 else values or None)
+        )
+    old = ds.get_item(tag) if old is None else old
+    if (
+        vr in _STRING_VRS
+        and (values is None or (isinstance(values, str) and values.isascii()))
+        and old is not None
+        and not isinstance(old, DataElement)
+    ):
+        data = (values or "").encode("ascii")
+        if len(data) % 2:
+            data += b"\x00" if vr == "UI" else b" "
+        ds[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, old.is_implicit_VR, old.is_little_endian)
         return
-    if isinstance(v, (MultiValue, list)):
-        out = [fn(str(x)) for x in v]
-        elem.value = [x for x in out if x is not None] or elem.empty_value
-    else:
-        new = fn(str(v))
-        elem.value = new if new is not None else elem.empty_value
+    if (
+        isinstance(values, str)
+        and vr in _STRING_VRS
+        and "\\" in values
+        and vr not in ("LT", "ST", "UT", "UR")
+    ):
+        values = values.split("\\")
+    ds[tag] = DataElement(tag, vr, values if values is not None else ("" if vr in _STRING_VRS else None))
+
+
+def _map(ds: Dataset, tag: int, vr: str, fn, raw: object = None) -> bool:  # noqa: ANN001 - fn: str -> str
+    """Apply fn to each value; write back only when something changed. Returns whether it did."""
+    old = _values(ds, tag, raw)
+    if not old:
+        return False
+    new = [x for x in (fn(v) for v in old) if x is not None]
+    if new == old:
+        return False
+    _set(ds, tag, vr, new, raw)
+    return True
 
 
 def _clean_text(value: str, vr: str, ctx: _Ctx) -> str:
@@ -196,72 +255,76 @@ def _clean_text(value: str, vr: str, ctx: _Ctx) -> str:
     return new
 
 
-def _dummy(elem: DataElement, ctx: _Ctx) -> None:
-    vr = elem.VR
+def _dummy(vr: str) -> object:
     if vr in _DUMMY:
-        elem.value = _DUMMY[vr]
-    elif vr in TEXT_VRS:
-        elem.value = "ANONYMIZED"
-    elif vr in ("US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"):
-        elem.value = 0
-    elif vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
-        elem.value = b"\x00\x00"
-    else:
-        elem.value = elem.empty_value
+        return _DUMMY[vr]
+    if vr in TEXT_VRS:
+        return "ANONYMIZED"
+    if vr in ("US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"):
+        return 0
+    if vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+        return b"\x00\x00"
+    return None
 
 
-def _apply(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx) -> None:
+def _apply(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object = None) -> None:
     if action == "X":
         del ds[tag]
         ctx.stats["removed"] += 1
         return
     try:
-        elem = ds[tag]
-    except Exception:  # noqa: BLE001 - an undecodable value is dropped, never passed on unread
+        _apply_value(ds, tag, vr, action, ctx, ds.get_item(tag) if raw is None else raw)
+    except Exception:  # noqa: BLE001 - a value that cannot be read is dropped, never passed on unread
         del ds[tag]
         ctx.stats["undecodable removed"] += 1
-        return
-    vr = elem.VR
+
+
+def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object) -> None:
     if vr == "SQ":
+        elem = ds[tag]
         if action == "Z":
-            elem.value = Sequence()
-            ctx.stats["emptied"] += 1
+            if elem.value:
+                elem.value = Sequence()
+                ctx.stats["emptied"] += 1
         else:  # K, C, D, U on a sequence: keep its items, de-identified in turn
             for item in elem.value or []:
                 _walk(item, ctx)
         return
     if action == "Z":
-        if tag in _PSEUDO_Z and elem.value not in (None, ""):
+        old = _values(ds, tag, raw)
+        if tag in _PSEUDO_Z and old:
             kind, length = _PSEUDO_Z[tag]
-            elem.value = ctx.secrets.pseudonym(str(elem.value), kind, length).upper()
+            _set(ds, tag, vr, ctx.secrets.pseudonym("\\".join(old), kind, length).upper(), raw)
             ctx.stats["pseudonymized"] += 1
-        elif elem.value not in (None, "", b""):
-            elem.value = elem.empty_value
+        elif old or len(getattr(raw, "value", b"") or b""):
+            _set(ds, tag, vr, None, raw)
             ctx.stats["emptied"] += 1
         return
     if action == "U" or vr == "UI":
-        if tag not in _KEEP_UID_TAGS:
-            _map_values(elem, lambda v: _remap_uid(v, ctx))
+        if tag not in _KEEP_UID_TAGS and _map(ds, tag, "UI", lambda v: _remap_uid(v, ctx), raw):
             ctx.stats["uids remapped"] += 1
         return
     if vr in ("DA", "DT") and (action == "C" or (action in ("D", "T") and ctx.policy.shift_dates)):
         fn = shift_da if vr == "DA" else shift_dt
-        _map_values(elem, lambda v: fn(v, ctx.shift))
-        ctx.stats["dates shifted"] += 1
+        old = _values(ds, tag, raw)
+        if old:
+            new = [x for x in (fn(v, ctx.shift) for v in old) if x is not None]
+            _set(ds, tag, vr, new or None, raw)
+            ctx.stats["dates shifted"] += 1
         return
     if action == "D":
         if vr == "TM" and ctx.policy.shift_dates:
             return  # whole-day shifts leave times of day as they are
-        _dummy(elem, ctx)
+        _set(ds, tag, vr, _dummy(vr), raw)  # type: ignore[arg-type]
         ctx.stats["replaced"] += 1
         return
     # K, C and T (text check) keep the value, cleaned where it is text
     if vr == "AS":
-        _map_values(elem, group_as)
+        _map(ds, tag, vr, group_as, raw)
     elif vr == "AE" and action == "C":
-        _map_values(elem, lambda v: ctx.secrets.pseudonym(v, "ae", 16).upper())
+        _map(ds, tag, vr, lambda v: ctx.secrets.pseudonym(v, "ae", 16).upper(), raw)
     elif vr in TEXT_VRS or vr == "PN":
-        _map_values(elem, lambda v: _clean_text(v, vr, ctx))
+        _map(ds, tag, vr, lambda v: _clean_text(v, vr, ctx), raw)
 
 
 def _default_action(vr: str, ctx: _Ctx) -> str | None:
@@ -298,13 +361,13 @@ def _private_kept(ds: Dataset, tag: int, ctx: _Ctx) -> bool:
 
 def _walk(ds: Dataset, ctx: _Ctx) -> None:
     overlay_action = pattern_action("overlay-data", ctx.policy)
-    for tag in list(ds.keys()):
+    for tag, raw in list(ds.items()):
         t = int(tag)
         group = t >> 16
         if group & 1:
             if _private_kept(ds, t, ctx):
-                vr = _vr(ds, t)
-                _apply(ds, t, vr, "T" if vr != "SQ" else "K", ctx)
+                vr = _vr(ds, t, raw)
+                _apply(ds, t, vr, "T" if vr != "SQ" else "K", ctx, raw)
             else:
                 del ds[tag]
                 ctx.stats["private removed"] += 1
@@ -315,7 +378,7 @@ def _walk(ds: Dataset, ctx: _Ctx) -> None:
             continue
         if group == 0x0002:
             continue
-        vr = _vr(ds, t)
+        vr = _vr(ds, t, raw)
         action = ctx.actions.get(t)
         if action is None:
             action = _default_action(vr, ctx)
@@ -323,15 +386,15 @@ def _walk(ds: Dataset, ctx: _Ctx) -> None:
                 continue
         elif "/" in action:
             action = resolve_compound(action, t, ctx.sop_class)
-        _apply(ds, t, vr, action, ctx)
+        _apply(ds, t, vr, action, ctx, raw)
 
 
 def _add_age(ds: Dataset) -> None:
     """Patient's Age from birth and study dates when the header lacks it (the birth date is removed)."""
-    if str(ds.get("PatientAge", "") or "").strip():
+    if _first(ds, 0x00101010):
         return
-    born = str(ds.get("PatientBirthDate", "") or "")
-    at = str(ds.get("StudyDate", "") or ds.get("SeriesDate", "") or ds.get("ContentDate", "") or "")
+    born = _first(ds, 0x00100030)
+    at = _first(ds, 0x00080020) or _first(ds, 0x00080021) or _first(ds, 0x00080023)
     try:
         b = date(int(born[:4]), int(born[4:6]), int(born[6:8]))
         a = date(int(at[:4]), int(at[4:6]), int(at[6:8]))
@@ -339,7 +402,7 @@ def _add_age(ds: Dataset) -> None:
         return
     years = age_years(b, a)
     if 0 <= years < 1000:
-        ds.PatientAge = group_as(f"{years:03d}Y")
+        ds.add_new(0x00101010, "AS", group_as(f"{years:03d}Y"))
 
 
 def _file_meta(ds: Dataset) -> None:
@@ -350,12 +413,58 @@ def _file_meta(ds: Dataset) -> None:
         implicit, little = getattr(ds, "original_encoding", None) or (True, True)
         ts = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
     new = FileMetaDataset()
-    new.TransferSyntaxUID = ts
-    new.MediaStorageSOPClassUID = ds.get("SOPClassUID", meta.get("MediaStorageSOPClassUID", ""))
-    new.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "")
-    new.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    new.ImplementationVersionName = f"MEDHUB_{__version__}"[:16]
+    new.add_new(0x00020010, "UI", ts)
+    new.add_new(0x00020002, "UI", _first(ds, 0x00080016) or meta.get("MediaStorageSOPClassUID", ""))
+    new.add_new(0x00020003, "UI", _first(ds, 0x00080018))
+    new.add_new(0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID)
+    new.add_new(0x00020013, "SH", f"MEDHUB_{__version__}"[:16])
     ds.file_meta = new
+
+
+@lru_cache(maxsize=64)
+def _method(policy: Policy) -> tuple[list[str], tuple[tuple[str, str], ...]]:
+    codes = tuple(method_codes(policy))
+    return [f"medhub {__version__} PS3.15 Annex E"] + [m[:64] for _c, m in codes[1:]], codes
+
+
+def _method_sequence(codes: tuple[tuple[str, str], ...]) -> Sequence:
+    seq = []
+    for code, meaning in codes:
+        item = Dataset()
+        item.add_new(0x00080100, "SH", code)
+        item.add_new(0x00080102, "SH", "DCM")
+        item.add_new(0x00080104, "LO", meaning)
+        seq.append(item)
+    return Sequence(seq)
+
+
+@lru_cache(maxsize=64)
+def _method_sequence_bytes(codes: tuple[tuple[str, str], ...], implicit: bool, little: bool) -> bytes:
+    """The code sequence's value, encoded once per policy and encoding (defined-length items)."""
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = little, implicit
+    for item in _method_sequence(codes):
+        buf = DicomBytesIO()
+        buf.is_little_endian, buf.is_implicit_VR = little, implicit
+        write_dataset(buf, item)
+        data = buf.getvalue()
+        out.write_tag(Tag(0xFFFEE000))
+        out.write_UL(len(data))
+        out.write(data)
+    return out.getvalue()
+
+
+def _add_method_sequence(ds: Dataset, codes: tuple[tuple[str, str], ...], like: object) -> None:
+    """Add De-identification Method Code Sequence: as a raw element in the dataset's own encoding
+    where one is known (pydicom writes it as is), else as a Sequence."""
+    tag = 0x00120064
+    if isinstance(like, RawDataElement) and like.is_implicit_VR is not None:
+        data = _method_sequence_bytes(codes, bool(like.is_implicit_VR), bool(like.is_little_endian))
+        ds[tag] = RawDataElement(
+            Tag(tag), "SQ", len(data), data, 0, like.is_implicit_VR, like.is_little_endian
+        )
+    else:
+        ds.add_new(tag, "SQ", _method_sequence(codes))
 
 
 def deid_dataset(
@@ -374,28 +483,24 @@ def deid_dataset(
         secrets=secrets,
         shift=secrets.shift_days(key) if policy.shift_dates else 0,
         matcher=patient_matcher(ds),
-        sop_class=str(ds.get("SOPClassUID", "") or ""),
+        sop_class=_first(ds, 0x00080016),
         stats=stats,
     )
     if policy.retain_patient_characteristics:
         _add_age(ds)
     pseudo = secrets.patient(key)
     _walk(ds, ctx)
-    ds.PatientID = pseudo
-    ds.PatientName = pseudo
-    ds.PatientIdentityRemoved = "YES"
-    codes = method_codes(policy)
-    ds.DeidentificationMethod = [f"medhub {__version__} PS3.15 Annex E"] + [m[:64] for _c, m in codes[1:]]
-    seq = []
-    for code, meaning in codes:
-        item = Dataset()
-        item.CodeValue = code
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = meaning
-        seq.append(item)
-    ds.DeidentificationMethodCodeSequence = seq
+    for tag, vr, value in ((0x00100020, "LO", pseudo), (0x00100010, "PN", pseudo), (0x00120062, "CS", "YES")):
+        if tag in ds:
+            _set(ds, tag, vr, value)
+        else:
+            ds.add_new(tag, vr, value)
+    like = ds.get_item(0x00080018)  # an element as read: its encoding is the dataset's
+    method, codes = _method(policy)
+    ds.add_new(0x00120063, "LO", method)  # De-identification Method
+    _add_method_sequence(ds, codes, like)
     if policy.shift_dates:
-        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+        ds.add_new(0x00280303, "CS", "MODIFIED")  # Longitudinal Temporal Information Modified
     _file_meta(ds)
     return ds
 

@@ -1,0 +1,596 @@
+"""Benchmark: DICOM de-identification, medhub against dicognito and deid (pydicom/deid), same run.
+
+    nice -n 10 .venv/bin/python bench/deid.py [--quick] [--files N] [--keep DIR]
+
+Corpus 1 (synthetic, with an answer key): patients with two or three studies each, series whose
+instances reference each other (Referenced Image Sequence, Source Image Sequence), identifying data
+planted in standard tags, private tags, nested sequences and free text, and a share of ultrasound
+images flagged with burned-in annotation. Corpus 2: ../shared/data/dicom (public samples), whose
+answer key is each file's own patient name and ids.
+
+Per tool: leaks (planted strings found in any written file, raw bytes or decoded text; goal 0),
+broken references (UIDs shared by two places before that are no longer shared, or gone; goal 0),
+invalid outputs (no re-read, invalid or missing UIDs, file meta not matching the SOP Instance UID,
+pixel data changed, Type 2 patient/study attributes dropped; goal 0), intervals kept (share of a
+patient's date pairs whose day difference survives), at-risk images passed (burned-in text risk
+not held), files per second, and the ratio to a bare pydicom read-and-write loop (goal >= 0.7 for
+medhub).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import random
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+from medhub.config import load_settings
+from medhub.ingest.records import HeldForReview
+from medhub.privacy.deid.common import Policy, SourceSecrets
+from medhub.privacy.deid.dicom import deid_dataset
+from medhub.privacy.keys import KeyStore
+from medhub.shared_data import shared_path
+
+# This file is named like the `deid` package it measures: keep its folder off the import path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+US = "1.2.840.10008.5.1.4.1.1.6.1"
+FAMILY = ["KIM", "LEE", "PARK", "CHOI", "JUNG", "KANG", "CHO", "YOON", "JANG", "LIM", "HAN", "SHIN"]
+GIVEN = ["MINJUN", "SEOYEON", "JIHO", "HAYOON", "DOYUN", "SUAH", "JIWOO", "YEJIN", "HYUNWOO", "EUNJI"]
+HANGUL_FAMILY = {
+    "KIM": "김",
+    "LEE": "이",
+    "PARK": "박",
+    "CHOI": "최",
+    "JUNG": "정",
+    "KANG": "강",
+    "CHO": "조",
+    "YOON": "윤",
+    "JANG": "장",
+    "LIM": "임",
+    "HAN": "한",
+    "SHIN": "신",
+}
+HANGUL_GIVEN = {
+    "MINJUN": "민준",
+    "SEOYEON": "서연",
+    "JIHO": "지호",
+    "HAYOON": "하윤",
+    "DOYUN": "도윤",
+    "SUAH": "수아",
+    "JIWOO": "지우",
+    "YEJIN": "예진",
+    "HYUNWOO": "현우",
+    "EUNJI": "은지",
+}
+TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+@dataclass
+class Truth:
+    """The answer key of one input file."""
+
+    planted: list[str]
+    patient: str
+    dates: dict[str, str] = field(default_factory=dict)  # keyword -> DA value
+    at_risk: bool = False
+
+
+# ---------------------------------------------------------------- synthetic corpus
+
+
+def _person(rng: random.Random, i: int) -> dict[str, str]:
+    fam, giv = rng.choice(FAMILY), rng.choice(GIVEN)
+    birth = date(1930, 1, 1) + timedelta(days=rng.randrange(0, 70 * 365))
+    return {
+        "family": fam,
+        "given": giv,
+        "hangul": HANGUL_FAMILY[fam] + HANGUL_GIVEN[giv],
+        "mrn": f"H{rng.randrange(10**7, 10**8)}",
+        "rrn": f"{birth:%y%m%d}-{rng.choice('12')}{rng.randrange(10**5, 10**6)}",
+        "phone": f"010-{rng.randrange(1000, 9999)}-{rng.randrange(1000, 9999)}",
+        "birth": f"{birth:%Y%m%d}",
+        "street": rng.choice(["세종대로", "테헤란로", "올림픽로", "해운대로"]) + f" {rng.randrange(1, 300)}",
+        "idx": str(i),
+    }
+
+
+def _instance(
+    p: dict,
+    study: dict,
+    series_uid: str,
+    number: int,
+    rng: random.Random,
+    size: int,
+    ref: str | None,
+    src: str | None,
+    at_risk: bool,
+) -> tuple[Dataset, list[str]]:
+    ds = Dataset()
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 149"]
+    ds.SOPClassUID = US if at_risk else CT
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = study["uid"]
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = study["frame"]
+    ds.Modality = "US" if at_risk else "CT"
+    ds.BurnedInAnnotation = "YES" if at_risk else "NO"
+    ds.PatientName = f"{p['family']}^{p['given']}={p['hangul'][0]}^{p['hangul'][1:]}"
+    ds.PatientID = p["mrn"]
+    ds.PatientBirthDate = p["birth"]
+    ds.PatientSex = rng.choice("MF")
+    ds.PatientAge = "055Y"
+    ds.PatientAddress = f"서울특별시 종로구 {p['street']}"
+    ds.PatientTelephoneNumbers = p["phone"]
+    ds.OtherPatientIDs = p["rrn"]
+    other = Dataset()
+    other.PatientID = p["rrn"]
+    other.TypeOfPatientID = "TEXT"
+    ds.OtherPatientIDsSequence = Sequence([other])
+    ds.AccessionNumber = study["accession"]
+    ds.StudyID = study["id"]
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = study["date"]
+    ds.StudyTime, ds.ContentTime = "093000", f"0931{number % 60:02d}"
+    ds.InstitutionName = "Example University Hospital"
+    ds.ReferringPhysicianName = "SONG^JAEHO"
+    ds.OperatorsName = "AHN^MIRAE"
+    ds.StationName = "CT02"
+    ds.StudyDescription = f"CT CHEST {p['family']} {p['mrn']}"
+    ds.SeriesDescription = "AXIAL"
+    ds.ImageComments = f"{p['hangul']} ({p['rrn']}) tel {p['phone']}"
+    ds.InstanceNumber = number
+    req = Dataset()
+    req.AccessionNumber = study["accession"]
+    req.RequestedProcedureID = f"RP{p['mrn']}"
+    req.ScheduledProcedureStepDescription = f"follow-up {p['given']} {p['family']}"
+    ds.RequestAttributesSequence = Sequence([req])
+    if ref:
+        item = Dataset()
+        item.ReferencedSOPClassUID = CT
+        item.ReferencedSOPInstanceUID = ref
+        ds.ReferencedImageSequence = Sequence([item])
+    if src:
+        item = Dataset()
+        item.ReferencedSOPClassUID = CT
+        item.ReferencedSOPInstanceUID = src
+        ds.SourceImageSequence = Sequence([item])
+    block = ds.private_block(0x0011, "HOSPITAL PACS 2", create=True)
+    block.add_new(0x01, "LO", f"{p['family']} {p['given']}")
+    block.add_new(0x02, "SH", p["mrn"])
+    inner = Dataset()
+    inner.add_new(0x00100010, "PN", f"{p['family']}^{p['given']}")
+    inner.add_new(0x00100030, "DA", p["birth"])
+    block.add_new(0x03, "SQ", Sequence([inner]))
+    ds.Rows = ds.Columns = size
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = rng.randbytes(size * size * 2)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    planted = [
+        p["mrn"],
+        p["rrn"],
+        p["rrn"].replace("-", ""),
+        p["phone"],
+        p["birth"],
+        p["hangul"],
+        p["street"],
+        f"{p['family']}^{p['given']}",
+        f"{p['family']} {p['given']}",
+        f"{p['given']} {p['family']}",
+        study["accession"],
+        "SONG^JAEHO",
+        "AHN^MIRAE",
+        "Example University Hospital",
+    ]
+    return ds, planted
+
+
+def synthetic_corpus(out: Path, n_files: int, seed: int = 7, size: int = 512) -> dict[str, Truth]:
+    rng = random.Random(seed)
+    truth: dict[str, Truth] = {}
+    i = 0
+    while len(truth) < n_files:
+        p = _person(rng, i)
+        i += 1
+        first = date(2015, 1, 1) + timedelta(days=rng.randrange(0, 3000))
+        for s in range(rng.choice((2, 3))):
+            study = {
+                "uid": generate_uid(),
+                "frame": generate_uid(),
+                "id": f"S{rng.randrange(10**4, 10**5)}",
+                "accession": f"A{rng.randrange(10**8, 10**9)}",
+                "date": f"{first + timedelta(days=s * rng.randrange(20, 400)):%Y%m%d}",
+            }
+            series = generate_uid()
+            prev: str | None = None
+            first_uid: str | None = None
+            for k in range(rng.choice((3, 4, 5))):
+                at_risk = rng.random() < 0.04
+                ds, planted = _instance(
+                    p, study, series, k + 1, rng, size, prev, first_uid if k >= 2 else None, at_risk
+                )
+                rel = f"p{p['idx']}/st{s}/{k:03d}.dcm"
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                ds.save_as(out / rel, enforce_file_format=True)
+                truth[rel] = Truth(planted, p["mrn"], {"StudyDate": study["date"]}, at_risk)
+                prev = str(ds.SOPInstanceUID)
+                first_uid = first_uid or prev
+                if len(truth) >= n_files:
+                    return truth
+    return truth
+
+
+def shared_corpus(root: Path) -> dict[str, Truth]:
+    truth = {}
+    for f in sorted(root.rglob("*.dcm")):
+        try:
+            ds = _read(f)
+        except Exception:  # noqa: BLE001 - a sample pydicom cannot read is not part of the corpus
+            continue
+        planted = []
+        for kw in (
+            "PatientName",
+            "PatientID",
+            "OtherPatientIDs",
+            "PatientBirthName",
+            "PatientMotherBirthName",
+        ):
+            v = ds.get(kw)
+            vals = v if isinstance(v, list | pydicom.multival.MultiValue) else [v]
+            for x in vals:
+                s = str(x or "").strip(" ^")
+                if len(s) >= 4 and s.upper() not in ("ANONYMOUS", "ANONYMIZED"):
+                    planted.append(s)
+                    planted += [part for part in s.split("^") if len(part) >= 5]
+        burned = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
+        dates = {k: str(ds.get(k)) for k in ("StudyDate", "ContentDate") if ds.get(k)}
+        truth[str(f.relative_to(root))] = Truth(
+            sorted(set(planted)), str(ds.get("PatientID", "")), dates, burned
+        )
+    return truth
+
+
+# ---------------------------------------------------------------- tools
+
+
+def _read(path: Path) -> Dataset:
+    try:
+        return pydicom.dcmread(path)
+    except pydicom.errors.InvalidDicomError:
+        return pydicom.dcmread(path, force=True)
+
+
+def _write(ds: Dataset, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        ds.save_as(path, enforce_file_format=True)
+    except Exception:  # noqa: BLE001 - some tools leave no file meta: write as the tool would
+        ds.save_as(path)
+
+
+def run_bare(src: Path, dst: Path, files: list[str]) -> dict[str, str]:
+    for rel in files:
+        _write(_read(src / rel), dst / rel)
+    return {}
+
+
+def run_medhub(src: Path, dst: Path, files: list[str]) -> dict[str, str]:
+    secrets = SourceSecrets(KeyStore(dst.parent / f"{dst.name}-keys"), "bench")
+    policy = Policy()
+    held = {}
+    for rel in files:
+        ds = _read(src / rel)
+        try:
+            deid_dataset(ds, secrets, policy)
+        except HeldForReview as exc:
+            held[rel] = str(exc)
+            continue
+        _write(ds, dst / rel)
+    return held
+
+
+def run_dicognito(src: Path, dst: Path, files: list[str]) -> dict[str, str]:
+    from dicognito.anonymizer import Anonymizer
+
+    anon = Anonymizer()
+    for rel in files:
+        ds = _read(src / rel)
+        anon.anonymize(ds)
+        _write(ds, dst / rel)
+    return {}
+
+
+def run_deid(src: Path, dst: Path, files: list[str]) -> dict[str, str]:
+    from deid.dicom import replace_identifiers
+
+    logging.getLogger("deid").setLevel(logging.ERROR)
+    from deid.logger import bot
+
+    bot.level = 0  # its default-recipe warning, once per file, would drown the report
+    for rel in files:
+        (ds,) = replace_identifiers(dicom_files=[str(src / rel)], save=False)
+        _write(ds, dst / rel)
+    return {}
+
+
+TOOLS = {"bare pydicom": run_bare, "medhub": run_medhub, "dicognito": run_dicognito, "deid": run_deid}
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _file_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def leaks(out: Path, truth: dict[str, Truth]) -> tuple[int, int]:
+    """(planted items found, files with any) over written files."""
+    items = files = 0
+    for rel, t in truth.items():
+        p = out / rel
+        if not p.exists():
+            continue
+        raw = _file_bytes(p)
+        try:
+            ds = pydicom.dcmread(io.BytesIO(raw), force=True)
+            text = " ".join(str(e.value) for e in ds.iterall() if e.VR not in ("OB", "OW", "SQ", "UN"))
+        except Exception:  # noqa: BLE001
+            text = ""
+        found = 0
+        for s in t.planted:
+            hit = s in text
+            for enc in ("utf-8", "euc-kr"):
+                if hit:
+                    break
+                with contextlib.suppress(UnicodeEncodeError):
+                    hit = s.encode(enc) in raw
+            found += hit
+        items += found
+        files += found > 0
+    return items, files
+
+
+# UIDs that name a class or a coding scheme, not an instance: never references between instances.
+_NAMING_UIDS = frozenset({0x00080016, 0x00081150, 0x0008010C, 0x0008010D, 0x00080117, 0x00080118, 0x00041510})
+
+
+def _uid_paths(ds: Dataset, prefix: tuple = ()) -> dict[tuple, str]:
+    out: dict[tuple, str] = {}
+    for elem in ds:
+        path = (*prefix, int(elem.tag))
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or []):
+                out.update(_uid_paths(item, (*path, i)))
+        elif (
+            elem.VR == "UI" and elem.value and int(elem.tag) not in _NAMING_UIDS and elem.tag.group != 0x0002
+        ):
+            v = str(elem.value)
+            if not v.startswith("1.2.840.10008."):
+                out[path] = v
+    return out
+
+
+def broken_references(src: Path, out: Path, truth: dict[str, Truth], held: dict[str, str]) -> tuple[int, int]:
+    """(broken, total): UIDs that appear in two or more places in the input are references; each must
+    map, in every place, to one shared value in the output (held files are left out)."""
+    places: dict[str, list[tuple[str, tuple]]] = defaultdict(list)
+    outs: dict[str, dict[tuple, str]] = {}
+    for rel in truth:
+        if rel in held:
+            continue
+        for path, uid in _uid_paths(_read(src / rel)).items():
+            places[uid].append((rel, path))
+        try:
+            outs[rel] = _uid_paths(_read(out / rel))
+        except Exception:  # noqa: BLE001
+            outs[rel] = {}
+    groups = [v for v in places.values() if len(v) >= 2]
+    broken = 0
+    for group in groups:
+        vals = {outs[rel].get(path) for rel, path in group}
+        if None in vals or len(vals) != 1:
+            broken += 1
+    return broken, len(groups)
+
+
+def invalid_outputs(src: Path, out: Path, truth: dict[str, Truth]) -> tuple[int, Counter]:
+    bad = 0
+    why: Counter = Counter()
+    for rel in truth:
+        p = out / rel
+        if not p.exists():
+            continue
+        problems = []
+        try:
+            ds = pydicom.dcmread(p)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"no re-read ({exc.__class__.__name__})")
+            ds = None
+        if ds is not None:
+            orig = _read(src / rel)
+            for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+                v = str(ds.get(kw, "") or "")
+                if not v or not UID(v).is_valid:
+                    problems.append(f"{kw} missing or invalid")
+            meta = getattr(ds, "file_meta", None)
+            if meta is None or str(meta.get("MediaStorageSOPInstanceUID", "")) != str(
+                ds.get("SOPInstanceUID", "")
+            ):
+                problems.append("file meta does not match SOP Instance UID")
+            if "PixelData" in orig and (
+                "PixelData" not in ds or ds.get_item(0x7FE00010).value != orig.get_item(0x7FE00010).value
+            ):
+                problems.append("pixel data changed or dropped")
+            for kw in TYPE2:
+                if kw in orig and kw not in ds:
+                    problems.append(f"Type 2 {kw} dropped")
+        if problems:
+            bad += 1
+            why.update(problems)
+    return bad, why
+
+
+def intervals_kept(src: Path, out: Path, truth: dict[str, Truth], held: dict[str, str]) -> tuple[int, int]:
+    """(kept, total) over pairs of one patient's dates (across files and within one), different days.
+    Files held for review are left out; a patient without an id is not a patient to group by."""
+    by_patient: dict[str, list[tuple[date, date | None]]] = defaultdict(list)
+    for rel, t in truth.items():
+        if rel in held or not t.patient.strip():
+            continue
+        p = out / rel
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True) if p.exists() else None
+        except Exception:  # noqa: BLE001
+            ds = None
+        for kw, v in t.dates.items():
+            try:
+                before = date(int(v[:4]), int(v[4:6]), int(v[6:8]))
+            except ValueError:
+                continue
+            after = None
+            w = str(ds.get(kw, "") or "") if ds is not None else ""
+            try:
+                after = date(int(w[:4]), int(w[4:6]), int(w[6:8]))
+            except ValueError:
+                after = None
+            by_patient[t.patient].append((before, after))
+    kept = total = 0
+    for points in by_patient.values():
+        for i in range(len(points)):
+            for j in range(i + 1, len(points)):
+                (b1, a1), (b2, a2) = points[i], points[j]
+                if b1 == b2:
+                    continue
+                total += 1
+                kept += a1 is not None and a2 is not None and (a2 - a1) == (b2 - b1)
+    return kept, total
+
+
+def score(name: str, src: Path, truth: dict[str, Truth], work: Path, repeat: int) -> dict:
+    files = sorted(truth)
+    best = float("inf")
+    held: dict[str, str] = {}
+    out = work / name.replace(" ", "_")
+    for _ in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            held = TOOLS[name](src, out, files)
+        best = min(best, time.perf_counter() - t0)
+    row = {
+        "tool": name,
+        "files": len(files),
+        "seconds": best,
+        "files_per_s": len(files) / best,
+        "held": len(held),
+    }
+    if name == "bare pydicom":
+        return row
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        row["leaks"], row["leaky_files"] = leaks(out, truth)
+        row["broken_refs"], row["refs"] = broken_references(src, out, truth, held)
+        row["invalid"], row["invalid_why"] = invalid_outputs(src, out, truth)
+        row["intervals_kept"], row["intervals"] = intervals_kept(src, out, truth, held)
+    row["at_risk_passed"] = sum(1 for r, t in truth.items() if t.at_risk and (out / r).exists())
+    return row
+
+
+def report(title: str, rows: list[dict]) -> None:
+    bare = next(r for r in rows if r["tool"] == "bare pydicom")
+    print(f"\n## {title}\n")
+    print(
+        "| tool | files/s | x bare | leaks (files) | broken refs | invalid | intervals kept | at-risk passed "
+        "| held |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = r["files_per_s"] / bare["files_per_s"]
+        if r["tool"] == "bare pydicom":
+            print(f"| bare pydicom read+write | {r['files_per_s']:.1f} | 1.00 | | | | | | |")
+            continue
+        print(
+            f"| {r['tool']} | {r['files_per_s']:.1f} | {ratio:.2f} | {r['leaks']} ({r['leaky_files']}) | "
+            f"{r['broken_refs']}/{r['refs']} | {r['invalid']} | {r['intervals_kept']}/{r['intervals']} | "
+            f"{r['at_risk_passed']} | {r['held']} |"
+        )
+    for r in rows:
+        if r.get("invalid_why"):
+            top = ", ".join(f"{k} ({v})" for k, v in r["invalid_why"].most_common(4))
+            print(f"\n{r['tool']} invalid outputs: {top}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small corpus (40 files, 256x256)")
+    ap.add_argument("--files", type=int, default=None, help="synthetic files (default 400, --quick 40)")
+    ap.add_argument(
+        "--repeat", type=int, default=None, help="timed runs per tool, best kept (default 2, quick 1)"
+    )
+    ap.add_argument("--keep", type=Path, default=None, help="keep inputs and outputs here")
+    args = ap.parse_args(argv)
+    n = args.files or (40 if args.quick else 400)
+    size = 256 if args.quick else 512
+    repeat = args.repeat or (1 if args.quick else 2)
+    load_settings()  # fail early on bad settings, as the CLI would
+    work = args.keep or Path(tempfile.mkdtemp(prefix="medhub-bench-deid-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        src = work / "synthetic"
+        shutil.rmtree(src, ignore_errors=True)
+        truth = synthetic_corpus(src, n, size=size)
+        print(
+            f"synthetic corpus: {len(truth)} files ({size}x{size} 16-bit), "
+            f"{sum(len(t.planted) for t in truth.values())} planted items, "
+            f"{sum(t.at_risk for t in truth.values())} at risk of burned-in text"
+        )
+        rows = [score(name, src, truth, work / "out-synthetic", repeat) for name in TOOLS]
+        report(f"Synthetic corpus, {len(truth)} files", rows)
+        shared = shared_path("data", "dicom")
+        if shared is None:
+            print("\n../shared/data/dicom is absent: public-sample corpus skipped")
+        else:
+            struth = shared_corpus(shared)
+            srows = [score(name, shared, struth, work / "out-shared", repeat) for name in TOOLS]
+            report(f"../shared/data/dicom, {len(struth)} files", srows)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
