@@ -129,16 +129,15 @@ def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirIte
         yield FhirItem(name, res, line)
 
 
-def _resolve(node: Any, urls: dict[str, str]) -> None:
-    """Replace `urn:uuid:` references by `Type/id` in place."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "reference" and isinstance(v, str):
-                if v.startswith("urn:uuid:"):
-                    node[k] = urls.get(v, v)
-            elif isinstance(v, dict | list):
-                _resolve(v, urls)
-    elif isinstance(node, list):
-        for v in node:
-            if isinstance(v, dict | list):
-                _resolve(v, urls)
+def _resolve(node: dict, urls: dict[str, str]) -> None:
+    """Replace `urn:uuid:` references by `Type/id` in place (FHIR arrays never nest directly)."""
+    for k, v in node.items():
+        t = type(v)
+        if t is dict:
+            _resolve(v, urls)
+        elif t is list:
+            for x in v:
+                if type(x) is dict:
+                    _resolve(x, urls)
+        elif t is str and k == "reference" and v.startswith("urn:uuid:"):
+            node[k] = urls.get(v, v)

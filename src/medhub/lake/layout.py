@@ -61,7 +61,7 @@ DICOM_SCHEMA = pa.schema(
         pa.field("transfer_syntax", pa.string()),
         pa.field("blob_sha256", pa.string(), nullable=False),
         pa.field("blob_size", pa.int64(), nullable=False),
-        pa.field("header", pa.string()),  # gated header as DICOM JSON, bulk data (pixels) left out
+        pa.field("header", pa.string()),  # JSON: chosen header attributes by keyword (writer.HEADER_KEYWORDS)
     ]
 )
 

@@ -83,7 +83,14 @@ class _Partition:
     def flush(self) -> None:
         if not self.columns[self.schema.names[0]]:
             return
-        table = pa.Table.from_pydict(self.columns, schema=self.schema)
+        arrays = []
+        for f in self.schema:
+            values = self.columns[f.name]
+            if f.type == pa.string() and values and isinstance(values[0], bytes):
+                arrays.append(pa.array(values, pa.binary()).cast(pa.string()))
+            else:
+                arrays.append(pa.array(values, f.type))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd", compression_level=1)
@@ -258,7 +265,7 @@ class LakeWriter:
         cols["last_updated"].append(meta.get("lastUpdated") if isinstance(meta, dict) else None)
         cols["source"].append(self.source)
         cols["content_hash"].append(digest.hex())
-        cols["resource"].append(text.decode())
+        cols["resource"].append(text)  # bytes: turned into an Arrow string column in one cast
         self._grew(len(text) + 200)
         return rtype, True
 
@@ -282,15 +289,7 @@ class LakeWriter:
             except (ValueError, AttributeError):
                 buf = io.BytesIO()
                 pydicom.dcmwrite(buf, ds)
-            header = orjson.dumps(
-                {
-                    k: v
-                    for k, v in ds.to_json_dict(
-                        bulk_data_threshold=4096, bulk_data_element_handler=_no_bulk
-                    ).items()
-                    if "BulkDataURI" not in v
-                }
-            )
+            header = orjson.dumps(_header(ds))
         data = buf.getvalue()
         sha = hashlib.sha256(data).hexdigest()
         if not self._is_new(layout.DICOM, bytes.fromhex(sha[:16])):
@@ -386,8 +385,61 @@ class LakeWriter:
         return item.format, True
 
 
-def _no_bulk(_elem: Any) -> str:
-    return ""
+# Header attributes kept in the `header` JSON column (the whole gated header is in the blob).
+HEADER_KEYWORDS = (
+    "ImageType",
+    "StudyDescription",
+    "SeriesDescription",
+    "SeriesNumber",
+    "InstanceNumber",
+    "AcquisitionDate",
+    "ContentDate",
+    "PatientSex",
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "ViewPosition",
+    "Laterality",
+    "ImageLaterality",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "SliceThickness",
+    "KVP",
+    "Exposure",
+    "SamplesPerPixel",
+    "BurnedInAnnotation",
+    "PatientIdentityRemoved",
+    "DeidentificationMethod",
+)
+
+
+def _header(ds: pydicom.Dataset) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kw in HEADER_KEYWORDS:
+        v = ds.get(kw)
+        if v is None or v == "":
+            continue
+        if isinstance(v, pydicom.multival.MultiValue | list | tuple):
+            out[kw] = [_jsonable(x) for x in v]
+        else:
+            out[kw] = _jsonable(v)
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    """Plain JSON values (pydicom's IS/DS are int/float subclasses that orjson refuses)."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return float(v)
+    return str(v)
 
 
 def _s(v: Any) -> str | None:

@@ -1,0 +1,291 @@
+"""Benchmark: ingestion throughput and memory, medhub against bare parsing, in one run.
+
+    nice -n 10 .venv/bin/python bench/ingest.py [--quick] [--bundles N] [--dicom-copies K]
+
+1. FHIR: the Synthea sample in ../shared/data/synthea (250 transaction Bundles; --quick: 25),
+   ingested with the hub's privacy gate, in resources per CPU-second, against a bare
+   `orjson.loads` of the same files (the parse every ingest must do). Also shown: the same
+   ingest with an identity gate (the pipeline's own cost, privacy left out). Goal >= 0.5x.
+2. DICOM: the public DICOM set in ../shared/data/dicom, each file copied K times with new
+   SOP Instance UIDs (distinct content), ingested with the hub's gate, in files per second,
+   against a bare pydicom read-and-write loop over the same files. Files the gate holds for
+   review (burned-in text risk) are left out of both. Goal >= 0.7x.
+3. Memory: peak RSS of a child process ingesting the Synthea sample as NDJSON at 1x and at 4x
+   (4x: four copies with distinct ids). Goal: flat (4x peak within 1.25x of the 1x peak).
+
+CPU time is user+system of this process (all threads) from getrusage. Results are printed and
+written to bench/out/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import orjson
+import pydicom
+from pydicom.uid import generate_uid
+
+from medhub.config import Settings, load_settings
+from medhub.ingest.records import DicomItem, HeldForReview
+from medhub.lake.intake import hub_gate, ingest_paths
+from medhub.shared_data import shared_path
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def fresh_settings(root: Path, name: str) -> Settings:
+    base = root / name
+    s = load_settings(
+        {
+            "MEDHUB_HOME": str(base / "hub"),
+            "MEDHUB_KEY_DIR": str(base / "keys"),
+            "MEDHUB_LINKAGE_DIR": str(base / "linkage"),
+        }
+    )
+    s.ensure_dirs()
+    return s
+
+
+def extract_synthea(dest: Path, n: int) -> list[Path]:
+    tgz = shared_path("data", "synthea", "synthea-r4-250-patients-bundles.tar.gz")
+    if tgz is None:
+        sys.exit("../shared/data/synthea is absent: the FHIR benchmark needs the Synthea sample")
+    dest.mkdir(parents=True)
+    out = []
+    with tarfile.open(tgz) as tar:
+        for m in tar:
+            if m.isfile() and m.name.endswith(".json"):
+                p = dest / Path(m.name).name
+                p.write_bytes(tar.extractfile(m).read())
+                out.append(p)
+                if len(out) == n:
+                    break
+    return out
+
+
+def bench_fhir(root: Path, n: int) -> dict:
+    files = extract_synthea(root / "synthea", n)
+    for f in files:  # warm the page cache for both sides
+        f.read_bytes()
+    t = cpu()
+    resources = 0
+    for f in files:
+        resources += len(orjson.loads(f.read_bytes())["entry"])
+    bare = cpu() - t
+
+    t = cpu()
+    s = ingest_paths(fresh_settings(root, "fhir-hub"), "synthea", [root / "synthea"])
+    hub = cpu() - t
+    assert s.quarantined == 0, s.problems[:3]
+    landed = s.accepted + s.duplicate
+
+    t = cpu()
+    s2 = ingest_paths(fresh_settings(root, "fhir-id"), "synthea", [root / "synthea"], gate=lambda item: item)
+    ident = cpu() - t
+    assert s2.accepted + s2.duplicate == landed
+    bare_rate, hub_rate, id_rate = resources / bare, landed / hub, landed / ident
+    return {
+        "bundles": len(files),
+        "resources": resources,
+        "bytes": sum(f.stat().st_size for f in files),
+        "bare_cpu_s": round(bare, 3),
+        "medhub_cpu_s": round(hub, 3),
+        "medhub_identity_gate_cpu_s": round(ident, 3),
+        "bare_resources_per_cpu_s": round(bare_rate),
+        "medhub_resources_per_cpu_s": round(hub_rate),
+        "medhub_identity_gate_resources_per_cpu_s": round(id_rate),
+        "ratio": round(hub_rate / bare_rate, 3),
+        "ratio_identity_gate": round(id_rate / bare_rate, 3),
+        "goal": 0.5,
+    }
+
+
+def make_dicom_corpus(root: Path, copies: int, settings: Settings) -> list[Path]:
+    src = shared_path("data", "dicom")
+    if src is None:
+        sys.exit("../shared/data/dicom is absent: the DICOM benchmark needs the public DICOM set")
+    gate = hub_gate(settings, "probe")
+    keep = []
+    for f in sorted(src.rglob("*.dcm")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(f, force=True)
+            try:
+                gate(DicomItem(str(f), ds))
+            except HeldForReview:
+                continue
+        keep.append(f)
+    out_dir = root / "dicom"
+    out_dir.mkdir()
+    out = []
+    for k in range(copies):
+        for f in keep:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(f, force=True)
+                ds.SOPInstanceUID = generate_uid(entropy_srcs=[str(f), str(k)])
+                if (
+                    getattr(ds, "file_meta", None) is not None
+                    and "MediaStorageSOPInstanceUID" in ds.file_meta
+                ):
+                    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+                p = out_dir / f"{k:03d}-{f.name}"
+                ds.save_as(p)
+            out.append(p)
+    return out
+
+
+def bench_dicom(root: Path, copies: int) -> dict:
+    settings = fresh_settings(root, "dicom-hub")
+    files = make_dicom_corpus(root, copies, settings)
+    for f in files:
+        f.read_bytes()
+    t0, t = time.perf_counter(), cpu()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for f in files:
+            ds = pydicom.dcmread(f, force=True)
+            buf = io.BytesIO()
+            pydicom.dcmwrite(buf, ds)
+    bare, bare_wall = cpu() - t, time.perf_counter() - t0
+    t0, t = time.perf_counter(), cpu()
+    s = ingest_paths(settings, "dicom", [root / "dicom"])
+    hub, hub_wall = cpu() - t, time.perf_counter() - t0
+    assert s.counts["dicom"].accepted == len(files), s.as_dict()["counts"]
+    return {
+        "files": len(files),
+        "bytes": sum(f.stat().st_size for f in files),
+        "bare_cpu_s": round(bare, 3),
+        "medhub_cpu_s": round(hub, 3),
+        "bare_files_per_cpu_s": round(len(files) / bare, 1),
+        "medhub_files_per_cpu_s": round(len(files) / hub, 1),
+        "bare_files_per_s_wall": round(len(files) / bare_wall, 1),
+        "medhub_files_per_s_wall": round(len(files) / hub_wall, 1),
+        "ratio": round(bare / hub, 3),
+        "goal": 0.7,
+    }
+
+
+def write_ndjson(src_bundles: list[Path], dest: Path, times: int) -> int:
+    """The bundles flattened to one NDJSON file per type, `times` copies with distinct ids."""
+    dest.mkdir(parents=True)
+    handles: dict[str, object] = {}
+    n = 0
+    try:
+        for k in range(times):
+            for f in src_bundles:
+                for e in orjson.loads(f.read_bytes())["entry"]:
+                    r = e["resource"]
+                    r["id"] = f"{r['id']}-{k}" if k else r["id"]
+                    text = orjson.dumps(r).replace(b"urn:uuid:", b"")
+                    h = handles.get(r["resourceType"])
+                    if h is None:
+                        h = handles[r["resourceType"]] = open(dest / f"{r['resourceType']}.ndjson", "wb")  # noqa: SIM115
+                    h.write(text + b"\n")
+                    n += 1
+    finally:
+        for h in handles.values():
+            h.close()
+    return n
+
+
+_CHILD = """
+import resource, sys
+from medhub.config import load_settings
+from medhub.lake.intake import ingest_paths
+s = ingest_paths(load_settings(), "mem", [sys.argv[1]])
+print(s.accepted, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_memory(root: Path) -> dict:
+    bundles = sorted((root / "synthea").glob("*.json"))
+    out = {}
+    for times in (1, 4):
+        d = root / f"ndjson-{times}x"
+        n = write_ndjson(bundles, d, times)
+        base = root / f"mem-{times}x"
+        env = {
+            **os.environ,
+            "MEDHUB_HOME": str(base / "hub"),
+            "MEDHUB_KEY_DIR": str(base / "keys"),
+            "MEDHUB_LINKAGE_DIR": str(base / "linkage"),
+        }
+        r = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(d)], env=env, capture_output=True, text=True, check=True
+        )
+        accepted, maxrss_kb = map(int, r.stdout.split())
+        out[f"{times}x"] = {
+            "resources": n,
+            "accepted": accepted,
+            "input_mb": round(sum(p.stat().st_size for p in d.iterdir()) / 1e6, 1),
+            "peak_rss_mb": round(maxrss_kb / 1024, 1),
+        }
+    out["ratio_4x_to_1x"] = round(out["4x"]["peak_rss_mb"] / out["1x"]["peak_rss_mb"], 3)
+    out["goal"] = "flat: 4x peak within 1.25x of 1x"
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes (25 bundles, 1 DICOM copy)")
+    ap.add_argument("--bundles", type=int, default=None, help="Synthea bundles (default 250)")
+    ap.add_argument("--dicom-copies", type=int, default=None, help="copies of the DICOM set (default 8)")
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+    bundles = args.bundles or (25 if args.quick else 250)
+    copies = args.dicom_copies or (1 if args.quick else 8)
+    results: dict = {
+        "command": " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+    }
+    with tempfile.TemporaryDirectory(prefix="medhub-bench-ingest-") as tmp:
+        root = Path(tmp)
+        results["fhir"] = bench_fhir(root, bundles)
+        print("FHIR  ", json.dumps(results["fhir"]), flush=True)
+        results["dicom"] = bench_dicom(root, copies)
+        print("DICOM ", json.dumps(results["dicom"]), flush=True)
+        if not args.skip_memory:
+            results["memory"] = bench_memory(root)
+            print("MEMORY", json.dumps(results["memory"]), flush=True)
+        shutil.rmtree(root, ignore_errors=True)
+    out = Path(__file__).resolve().parent / "out"
+    out.mkdir(exist_ok=True)
+    (out / "ingest.json").write_text(json.dumps(results, indent=2))
+    f, d = results["fhir"], results["dicom"]
+    print(
+        f"\nFHIR  medhub {f['medhub_resources_per_cpu_s']:,} resources/CPU-s vs bare orjson "
+        f"{f['bare_resources_per_cpu_s']:,}: ratio {f['ratio']} (goal >= 0.5); "
+        f"identity gate {f['ratio_identity_gate']}"
+    )
+    print(
+        f"DICOM medhub {d['medhub_files_per_cpu_s']} files/CPU-s vs bare pydicom "
+        f"{d['bare_files_per_cpu_s']}: "
+        f"ratio {d['ratio']} (goal >= 0.7)"
+    )
+    if "memory" in results:
+        m = results["memory"]
+        print(
+            f"MEMORY peak RSS 1x {m['1x']['peak_rss_mb']} MB, 4x {m['4x']['peak_rss_mb']} MB: "
+            f"ratio {m['ratio_4x_to_1x']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
