@@ -1,0 +1,126 @@
+"""Training scheduling policies behind one interface (`TrainingPolicy` in training_sim.py).
+
+- `fifo`: first-fit FIFO, as Kubernetes' default scheduler places a gang (with a coscheduling plugin):
+  jobs in arrival order, each on the first device group in fleet order with enough free devices; the
+  first job that does not fit blocks the rest; no preemption; everything stays on.
+- `gavel`: Gavel-style heterogeneity-aware least-attained-service (LAS): every round (6 min), jobs in
+  order of device-seconds received so far each take the free group where they run fastest; jobs can be
+  preempted at round boundaries. Everything stays on. (A greedy stand-in for Gavel's per-round LP.)
+- `medhub`: the same LAS order and rounds, but each job takes the free group with the least energy per
+  step among those within `slowdown` of its fastest free group, only if its site stays under its power
+  cap; idle devices are put to sleep.
+Owner quotas (`quota_devices`) are enforced by all three.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medhub.fleet.training_sim import TrainingSim
+
+
+def _quota(sim: TrainingSim) -> dict[str, int | None]:
+    return {o.name: o.quota_devices for o in sim.fleet.owners}
+
+
+class FIFO:
+    name = "fifo"
+    round_s = None
+
+    def schedule(self, sim: TrainingSim, now: float) -> tuple[dict[int, int], list[int] | None]:
+        plan = {int(j): int(sim.alloc[j]) for j in np.flatnonzero(sim.alloc >= 0)}
+        free = sim.count - sim.busy()
+        quota = _quota(sim)
+        used: dict[str, int] = {}
+        for j in plan:
+            o = sim.jobs[j].owner
+            used[o] = used.get(o, 0) + int(sim.scale[j])
+        for j in sim.active():
+            if j in plan:
+                continue
+            o = sim.jobs[j].owner
+            q = quota.get(o)
+            if q is not None and used.get(o, 0) + sim.scale[j] > q:
+                break
+            for g in range(len(sim.groups)):
+                if sim.thr[j, g] > 0 and free[g] >= sim.scale[j]:
+                    plan[int(j)] = g
+                    free[g] -= sim.scale[j]
+                    used[o] = used.get(o, 0) + int(sim.scale[j])
+                    break
+            else:
+                break
+        return plan, None
+
+
+class _LAS:
+    round_s: float | None = 360.0
+    energy_aware = False
+    slowdown = 0.0
+
+    def _choose(self, sim: TrainingSim, j: int, free: np.ndarray, power: np.ndarray) -> int | None:
+        ok = (sim.thr[j] > 0) & (free >= sim.scale[j])
+        if not ok.any():
+            return None
+        if not self.energy_aware:
+            return int(np.argmax(np.where(ok, sim.thr[j], -1.0)))
+        best = sim.thr[j][ok].max()
+        cand = ok & (sim.thr[j] >= (1 - self.slowdown) * best)
+        # the job's site must stay under its cap: busy minus sleep power for the gang
+        extra = (sim.p_busy - sim.p_sleep) * sim.scale[j]
+        cand &= power[sim.g_site] + extra <= sim.cap[sim.g_site]
+        if not cand.any():
+            return None
+        e_step = np.where(cand, sim.p_busy * sim.scale[j] / np.maximum(sim.thr[j], 1e-12), np.inf)
+        return int(np.argmin(e_step))
+
+    def schedule(self, sim: TrainingSim, now: float) -> tuple[dict[int, int], list[int] | None]:
+        act = sim.active()
+        order = act[np.lexsort((sim.arrival[act], sim.attained[act]))]
+        free = sim.count.copy()
+        plan: dict[int, int] = {}
+        quota = _quota(sim)
+        used: dict[str, int] = {}
+        busy = np.zeros(len(sim.groups), dtype=np.int64)
+        power = sim.site_power(busy, busy) if self.energy_aware else np.zeros(len(sim.fleet.sites))
+        for j in order:
+            o = sim.jobs[j].owner
+            q = quota.get(o)
+            if q is not None and used.get(o, 0) + sim.scale[j] > q:
+                continue
+            # keep a running job where it is if that is still a valid choice (avoids needless moves)
+            g = self._choose(sim, int(j), free, power)
+            cur = int(sim.alloc[j])
+            if cur >= 0 and g is not None and free[cur] >= sim.scale[j] and sim.thr[j, cur] >= sim.thr[j, g]:
+                g = cur
+            if g is None:
+                continue
+            plan[int(j)] = g
+            free[g] -= sim.scale[j]
+            busy[g] += sim.scale[j]
+            used[o] = used.get(o, 0) + int(sim.scale[j])
+            if self.energy_aware:
+                power = sim.site_power(busy, busy)
+        return plan, (busy.tolist() if self.energy_aware else None)
+
+
+class GavelLAS(_LAS):
+    name = "gavel"
+
+
+class EnergyAwareLAS(_LAS):
+    name = "medhub"
+    energy_aware = True
+
+    def __init__(self, slowdown: float = 0.3, round_s: float = 360.0):
+        self.slowdown, self.round_s = slowdown, round_s
+
+
+TRAINING_POLICIES = {"fifo": FIFO, "gavel": GavelLAS, "medhub": EnergyAwareLAS}
+
+
+def training_policy(name: str):
+    try:
+        return TRAINING_POLICIES[name]()
+    except KeyError:
+        raise ValueError(f"unknown training policy {name!r} (known: {sorted(TRAINING_POLICIES)})") from None
