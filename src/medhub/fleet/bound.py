@@ -43,7 +43,11 @@ class LowerBound:
 
 
 def energy_lower_bound(
-    fleet: Fleet, wl: InferenceWorkload, *, window_s: float = 1.0, completion: np.ndarray | None = None,
+    fleet: Fleet,
+    wl: InferenceWorkload,
+    *,
+    window_s: float = 1.0,
+    completion: np.ndarray | None = None,
 ) -> LowerBound:
     classes = sorted({s.workload_class for s in fleet.streams})
     keys = sorted({(s.residency, s.workload_class) for s in fleet.streams}, key=str)
@@ -57,10 +61,13 @@ def energy_lower_bound(
     g_full_w = []
     for s, _, idx in groups:
         pue = fleet.sites[s].pue
-        host = min(fleet.nodes[fleet.devices[i].node].host_power_w / node_devs[fleet.devices[i].node] for i in idx)
+        host = min(
+            fleet.nodes[fleet.devices[i].node].host_power_w / node_devs[fleet.devices[i].node] for i in idx
+        )
         g_full_w.append((fleet.devices[idx[0]].profile.peak_power_w + host) * pue)
-    tsat = np.array([[fleet.devices[idx[0]].profile.throughput.get(c, 0.0) for _, _, idx in groups]
-                     for c in classes])
+    tsat = np.array(
+        [[fleet.devices[idx[0]].profile.throughput.get(c, 0.0) for _, _, idx in groups] for c in classes]
+    )
 
     arrival = wl.arrival
     due = arrival + wl.target
@@ -97,7 +104,7 @@ def energy_lower_bound(
 
     cost = np.empty(nvar)
     for p, (k, g) in enumerate(pairs):
-        cost[p * nw:(p + 1) * nw] = g_full_w[g] / tsat[classes.index(keys[k][1]), g]
+        cost[p * nw : (p + 1) * nw] = g_full_w[g] / tsat[classes.index(keys[k][1]), g]
 
     rows, cols, vals, b_ub = [], [], [], []
     r = 0
@@ -146,7 +153,10 @@ def energy_lower_bound(
         by_group[name] = by_group.get(name, 0.0) + float(y[p])
     tokens = float(wl.out_tokens.sum())
     return LowerBound(
-        energy_j=float(res.fun), j_per_token=float(res.fun) / tokens if tokens else float("nan"),
-        j_per_unit=float(res.fun) / float(wl.units.sum()), windows=nw, status=res.message,
+        energy_j=float(res.fun),
+        j_per_token=float(res.fun) / tokens if tokens else float("nan"),
+        j_per_unit=float(res.fun) / float(wl.units.sum()),
+        windows=nw,
+        status=res.message,
         units_by_group=by_group,
     )

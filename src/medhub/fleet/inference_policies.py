@@ -79,36 +79,57 @@ class EnergyAware:
 
     name = "medhub"
 
-    def __init__(self, *, headroom: float = 1.0, control_interval_s: float = 0.5, window_s: float = 2.0,
-                 idle_grace_s: float = 3.0, margin: float = 1.05, u_eff: float = 0.9, drain_s: float = 5.0,
-                 queue_scan: int = 64):
+    def __init__(
+        self,
+        *,
+        headroom: float = 1.0,
+        control_interval_s: float = 0.5,
+        window_s: float = 2.0,
+        idle_grace_s: float = 3.0,
+        margin: float = 1.05,
+        u_eff: float = 0.9,
+        drain_s: float = 5.0,
+        queue_scan: int = 64,
+    ):
         self.queue_scan = queue_scan
         self.headroom, self.control_interval_s, self.window_s = headroom, control_interval_s, window_s
         self.idle_grace_s, self.margin, self.u_eff, self.drain_s = idle_grace_s, margin, u_eff, drain_s
 
     def start(self, sim: InferenceSim) -> None:
         wl = sim.wl
-        self.keys = sorted({(sim.stream_site[s], sim.stream_class[s]) for s in range(len(sim.fleet.streams))},
-                           key=lambda k: (k[0] < 0, k))
+        self.keys = sorted(
+            {(sim.stream_site[s], sim.stream_class[s]) for s in range(len(sim.fleet.streams))},
+            key=lambda k: (k[0] < 0, k),
+        )
         self.order = {
-            k: sorted(_allowed_devices(sim, *k), key=lambda d, c=k[1]: (sim.full_j[c][d], d)) for k in self.keys
+            k: sorted(_allowed_devices(sim, *k), key=lambda d, c=k[1]: (sim.full_j[c][d], d))
+            for k in self.keys
         }
-        key_of = np.array([self.keys.index((sim.stream_site[s], sim.stream_class[s]))
-                           for s in range(len(sim.fleet.streams))])
+        key_of = np.array(
+            [
+                self.keys.index((sim.stream_site[s], sim.stream_class[s]))
+                for s in range(len(sim.fleet.streams))
+            ]
+        )
         kr = key_of[wl.stream]
-        self.cum = {k: np.concatenate([[0.0], np.cumsum(np.where(kr == i, wl.units, 0.0))])
-                    for i, k in enumerate(self.keys)}
+        self.cum = {
+            k: np.concatenate([[0.0], np.cumsum(np.where(kr == i, wl.units, 0.0))])
+            for i, k in enumerate(self.keys)
+        }
         # never start above a cap: put the least efficient devices to sleep first
         for s in range(len(sim.cap)):
-            devs = sorted((d for d in range(len(sim.site)) if sim.site[d] == s),
-                          key=lambda d: -min(sim.full_j[c][d] for c in range(len(sim.classes))))
+            devs = sorted(
+                (d for d in range(len(sim.site)) if sim.site[d] == s),
+                key=lambda d: -min(sim.full_j[c][d] for c in range(len(sim.classes))),
+            )
             for d in devs:
                 if sim.site_power[s] <= sim.cap[s]:
                     break
                 sim.sleep(d)
 
-    def _try(self, sim: InferenceSim, r: int, devs: list[int], slack: float, own: bool,
-             allow_draining: bool) -> tuple[int, float] | None:
+    def _try(
+        self, sim: InferenceSim, r: int, devs: list[int], slack: float, own: bool, allow_draining: bool
+    ) -> tuple[int, float] | None:
         units = sim.wl.units[r]
         c = sim.stream_class[sim.wl.stream[r]]
         for d in devs:
@@ -152,8 +173,11 @@ class EnergyAware:
         for i, k in enumerate(self.keys):
             cum = self.cum[k]
             rate = (cum[hi] - cum[lo]) / span
-            backlog = sum(wl.units[r] for r in queued
-                          if (sim.stream_site[wl.stream[r]], sim.stream_class[wl.stream[r]]) == k)
+            backlog = sum(
+                wl.units[r]
+                for r in queued
+                if (sim.stream_site[wl.stream[r]], sim.stream_class[wl.stream[r]]) == k
+            )
             need = self.headroom * (rate + backlog / self.drain_s) / self.u_eff
             have = 0.0
             for d in self.order[k]:
@@ -180,7 +204,11 @@ class EnergyAware:
                 sim.draining[d] = True
 
 
-INFERENCE_POLICIES = {"first-fit": FirstFit, "capacity-proportional": CapacityProportional, "medhub": EnergyAware}
+INFERENCE_POLICIES = {
+    "first-fit": FirstFit,
+    "capacity-proportional": CapacityProportional,
+    "medhub": EnergyAware,
+}
 
 
 def inference_policy(name: str):

@@ -2,8 +2,9 @@
 
 Each awake device serves its requests by processor sharing with continuous batching: with n requests
 in flight it delivers U(n) of its saturation throughput (profiles.throughput_curve), shared equally, and
-draws P_idle + (P_peak - P_idle) * U(n) ** power_exponent. Work is measured per device in device-seconds at saturation
-(units / T_sat), so one virtual clock per device gives every completion in O(log n).
+draws P_idle + (P_peak - P_idle) * U(n) ** power_exponent. Work is measured per device in
+device-seconds at saturation (units / T_sat), so one virtual clock per device gives every completion
+in O(log n).
 
 Devices are asleep (sleep power), waking (idle power for `wake_s`) or awake. A node draws its host power
 while any of its devices is awake or waking. Site power = (devices + hosts) * PUE, integrated exactly
@@ -73,10 +74,15 @@ class InferenceResult:
     sim_wall_s: float
     power_series: dict[str, list[tuple[float, float]]] = field(default_factory=dict, repr=False)
     device_of_request: np.ndarray | None = field(default=None, repr=False)
+    completion: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("power_series", "device_of_request")}
-        return d
+        """The scalar metrics (JSON-ready)."""
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in ("power_series", "device_of_request", "completion")
+        }
 
 
 class InferenceSim:
@@ -104,13 +110,19 @@ class InferenceSim:
         curves: dict[int, list[float]] = {}
         self.U = [curves.setdefault(p.max_batch, throughput_curve(p, N_CURVE)) for p in prof]
         self.share = [[0.0] + [u[n] / n for n in range(1, N_CURVE + 1)] for u in self.U]
-        self.PW = [[self.idle[d] + (self.peak[d] - self.idle[d]) * u ** prof[d].power_exponent for u in self.U[d]]
-                   for d in range(nd)]
+        self.PW = [
+            [self.idle[d] + (self.peak[d] - self.idle[d]) * u ** prof[d].power_exponent for u in self.U[d]]
+            for d in range(nd)
+        ]
         # facility energy per unit of work above idle, per class (for policies)
-        self.dyn_j = [[(self.peak[d] - self.idle[d]) * self.pue[d] / t[d] if t[d] else float("inf")
-                       for d in range(nd)] for t in self.tsat]
-        self.full_j = [[self.peak[d] * self.pue[d] / t[d] if t[d] else float("inf")
-                        for d in range(nd)] for t in self.tsat]
+        self.dyn_j = [
+            [(self.peak[d] - self.idle[d]) * self.pue[d] / t[d] if t[d] else float("inf") for d in range(nd)]
+            for t in self.tsat
+        ]
+        self.full_j = [
+            [self.peak[d] * self.pue[d] / t[d] if t[d] else float("inf") for d in range(nd)]
+            for t in self.tsat
+        ]
         # dynamic state
         self.state = [AWAKE] * nd
         self.draining = [False] * nd
@@ -273,8 +285,10 @@ class InferenceSim:
     # ---- the run ---------------------------------------------------------------------------------
     def _admit(self, r: int, d: int, need: float) -> None:
         if not self.allowed(r, d):
-            raise PolicyError(f"policy {self.policy.name} placed request {r} on {self.fleet.devices[d].name}, "
-                              "which its stream's residency or class forbids")
+            raise PolicyError(
+                f"policy {self.policy.name} placed request {r} on {self.fleet.devices[d].name}, "
+                "which its stream's residency or class forbids"
+            )
         if self.state[d] != AWAKE:
             raise PolicyError(f"policy {self.policy.name} placed request {r} on a device that is not awake")
         self._advance(d)
@@ -313,7 +327,7 @@ class InferenceSim:
     def queued(self) -> list[int]:
         out = []
         for k, q in self.queues.items():
-            out += [r for r in q[self.qhead[k]:] if self.dev_of[r] < 0]
+            out += [r for r in q[self.qhead[k] :] if self.dev_of[r] < 0]
         return out
 
     def _dispatch(self, sites: set[int] | None) -> None:
@@ -376,15 +390,21 @@ class InferenceSim:
                     before = (done, self.next_arrival)
                     self.policy.control(self, self.now)
                     self._dispatch(None)
-                    idle_ticks = idle_ticks + 1 if before == (done, self.next_arrival) and not any(self.n) else 0
+                    idle_ticks = (
+                        idle_ticks + 1 if before == (done, self.next_arrival) and not any(self.n) else 0
+                    )
                     if idle_ticks > 100_000:
-                        raise PolicyError(f"policy {self.policy.name} stalled with {n_req - done} requests "
-                                          f"waiting at t={self.now:.1f} s (power caps too tight?)")
+                        raise PolicyError(
+                            f"policy {self.policy.name} stalled with {n_req - done} requests "
+                            f"waiting at t={self.now:.1f} s (power caps too tight?)"
+                        )
                     if done < n_req:
                         self._push(self.now + ci, _CONTROL, 0, 0)
             else:
                 if na == float("inf"):
-                    raise PolicyError(f"policy {self.policy.name} left {n_req - done} requests waiting forever")
+                    raise PolicyError(
+                        f"policy {self.policy.name} left {n_req - done} requests waiting forever"
+                    )
                 self.now = max(self.now, float(na))
                 r = self.next_arrival
                 self.next_arrival += 1
@@ -415,7 +435,8 @@ def simulate_inference(fleet: Fleet, wl: InferenceWorkload, policy: InferencePol
     makespan = float(sim.now)
     nd = len(fleet.devices)
     viol = sum(
-        1 for r in range(len(wl))
+        1
+        for r in range(len(wl))
         if sim.stream_site[wl.stream[r]] >= 0 and sim.site[sim.dev_of[r]] != sim.stream_site[wl.stream[r]]
     )
     by_owner: dict[str, int] = {}
@@ -423,18 +444,27 @@ def simulate_inference(fleet: Fleet, wl: InferenceWorkload, policy: InferencePol
         by_owner[s.owner] = by_owner.get(s.owner, 0) + int(wl.out_tokens[wl.stream == i].sum())
     names = [s.name for s in fleet.sites]
     return InferenceResult(
-        policy=policy.name, fleet=fleet.name, workload=wl.description, requests=len(wl),
-        energy_j=energy, energy_kwh=energy / 3.6e6,
+        policy=policy.name,
+        fleet=fleet.name,
+        workload=wl.description,
+        requests=len(wl),
+        energy_j=energy,
+        energy_kwh=energy / 3.6e6,
         j_per_token=energy / tokens if tokens else float("nan"),
         j_per_unit=energy / float(wl.units.sum()),
         attainment=float(np.mean(lat <= wl.target + 1e-9)),
-        latency_p50_s=float(np.percentile(lat, 50)), latency_p99_s=float(np.percentile(lat, 99)),
+        latency_p50_s=float(np.percentile(lat, 50)),
+        latency_p99_s=float(np.percentile(lat, 99)),
         makespan_s=makespan,
         utilization=float(sum(sim.busy_int) / (nd * makespan)) if makespan else 0.0,
         cost_usd=float(sum(sim.awake_int[d] * sim.cost_h[d] for d in range(nd)) / 3600),
         cap_violation_s=dict(zip(names, sim.over_s, strict=True)),
         max_over_cap_w={n: max(0.0, w) for n, w in zip(names, sim.over_w, strict=True)},
         site_energy_kwh={n: e / 3.6e6 for n, e in zip(names, sim.site_energy, strict=True)},
-        residency_violations=viol, tokens_by_owner=by_owner, sim_wall_s=wall,
-        power_series=dict(zip(names, sim.series, strict=True)), device_of_request=sim.dev_of.copy(),
+        residency_violations=viol,
+        tokens_by_owner=by_owner,
+        sim_wall_s=wall,
+        power_series=dict(zip(names, sim.series, strict=True)),
+        device_of_request=sim.dev_of.copy(),
+        completion=sim.t_done.copy(),
     )

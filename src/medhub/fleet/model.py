@@ -114,7 +114,9 @@ def _number(value, where: str, positive: bool = True) -> float:
     except (TypeError, ValueError):
         raise FleetError(f"{where}: expected a number, got {value!r}") from None
     if v != v or (positive and v <= 0) or v < 0:
-        raise FleetError(f"{where}: expected a {'positive' if positive else 'non-negative'} number, got {value!r}")
+        raise FleetError(
+            f"{where}: expected a {'positive' if positive else 'non-negative'} number, got {value!r}"
+        )
     return v
 
 
@@ -144,9 +146,14 @@ def parse_fleet(doc: dict, *, source: str = "<fleet>", base_dir: Path | None = N
         name = str(_req(s, "name", where))
         if any(x.name == name for x in sites):
             raise FleetError(f"{where}: duplicate site name {name!r}")
-        sites.append(Site(name, str(s.get("kind", "central")),
-                          _number(_req(s, "power_cap_w", where), f"{where}.power_cap_w"),
-                          _number(s.get("pue", 1.0), f"{where}.pue")))
+        sites.append(
+            Site(
+                name,
+                str(s.get("kind", "central")),
+                _number(_req(s, "power_cap_w", where), f"{where}.power_cap_w"),
+                _number(s.get("pue", 1.0), f"{where}.pue"),
+            )
+        )
         if sites[-1].pue < 1.0:
             raise FleetError(f"{where}.pue: PUE cannot be below 1.0")
         for ni, n in enumerate(s.get("nodes") or []):
@@ -161,7 +168,9 @@ def parse_fleet(doc: dict, *, source: str = "<fleet>", base_dir: Path | None = N
             for dtype, spec in devs.items():
                 if dtype not in profiles:
                     raise FleetError(f"{nwhere}: unknown device type {dtype!r} (known: {sorted(profiles)})")
-                count, part = (spec.get("count"), spec.get("partition", 1)) if isinstance(spec, dict) else (spec, 1)
+                count, part = (
+                    (spec.get("count"), spec.get("partition", 1)) if isinstance(spec, dict) else (spec, 1)
+                )
                 count = int(_number(count, f"{nwhere}.devices.{dtype}"))
                 try:
                     prof = profiles[dtype].partitioned(int(part))
@@ -174,8 +183,11 @@ def parse_fleet(doc: dict, *, source: str = "<fleet>", base_dir: Path | None = N
     if not devices:
         raise FleetError(f"{source}: the fleet has no devices")
     owners = tuple(
-        Owner(str(_req(o, "name", f"{source}: owners[{i}]")), float(o.get("share", 1.0)),
-              int(o["quota_devices"]) if o.get("quota_devices") is not None else None)
+        Owner(
+            str(_req(o, "name", f"{source}: owners[{i}]")),
+            float(o.get("share", 1.0)),
+            int(o["quota_devices"]) if o.get("quota_devices") is not None else None,
+        )
         for i, o in enumerate(doc.get("owners") or [{"name": "default"}])
     )
     streams = []
@@ -189,14 +201,21 @@ def parse_fleet(doc: dict, *, source: str = "<fleet>", base_dir: Path | None = N
         owner = str(st.get("owner", owners[0].name))
         if owner not in {o.name for o in owners}:
             raise FleetError(f"{where}: unknown owner {owner!r}")
-        streams.append(Stream(
-            name=str(_req(st, "name", where)), workload_class=str(st.get("class", "llm")),
-            share=_number(st.get("share", 1.0), f"{where}.share"), owner=owner, residency=res,
-            ttft_s=_number(st.get("ttft_s", 2.0), f"{where}.ttft_s"),
-            tpot_s=_number(st.get("tpot_s", 0.1), f"{where}.tpot_s"),
-            latency_s=_number(st.get("latency_s", 1.0), f"{where}.latency_s"),
-        ))
-    return Fleet(str(doc.get("name", source)), tuple(sites), tuple(nodes), tuple(devices), owners, tuple(streams))
+        streams.append(
+            Stream(
+                name=str(_req(st, "name", where)),
+                workload_class=str(st.get("class", "llm")),
+                share=_number(st.get("share", 1.0), f"{where}.share"),
+                owner=owner,
+                residency=res,
+                ttft_s=_number(st.get("ttft_s", 2.0), f"{where}.ttft_s"),
+                tpot_s=_number(st.get("tpot_s", 0.1), f"{where}.tpot_s"),
+                latency_s=_number(st.get("latency_s", 1.0), f"{where}.latency_s"),
+            )
+        )
+    return Fleet(
+        str(doc.get("name", source)), tuple(sites), tuple(nodes), tuple(devices), owners, tuple(streams)
+    )
 
 
 def load_fleet(path: Path | str) -> Fleet:

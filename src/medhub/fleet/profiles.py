@@ -10,7 +10,8 @@ Inference model (one per device and workload class; units: tokens for "llm", ima
 Power is concave in load (exponent 0.4, fitted to SplitwiseSim's measured A100 power vs batch), so a
 device at low load spends more energy per unit than one at full load: P(U) >= U * P_peak, which is what
 makes P_peak / T_sat the least energy per unit any schedule can reach (the LP bound uses it). Packing,
-consolidation and power-down are what save energy. Prompt tokens count as `prefill_decode_ratio` decode tokens.
+consolidation and power-down are what save energy. A prompt token counts as `prefill_decode_ratio`
+decode tokens of work.
 
 Training model: a job's steps/s on a device is Gavel's measured steps/s on the device's reference GPU
 (`train_reference`: V100 for H100, P100 for L40S, K80 for RNGD) times `train_factor`, drawing
@@ -29,8 +30,18 @@ TRAINING_CSV = Path(__file__).with_name("training_throughputs.csv")
 
 CLASS_FIELDS = {"llm": "llm_tokens_per_s", "image": "image_per_s"}
 NUMERIC = {
-    "memory_gb", "peak_power_w", "idle_power_w", "sleep_power_w", "wake_s", "cost_per_hour",
-    "llm_tokens_per_s", "image_per_s", "max_batch", "train_factor", "train_power_fraction", "power_exponent",
+    "memory_gb",
+    "peak_power_w",
+    "idle_power_w",
+    "sleep_power_w",
+    "wake_s",
+    "cost_per_hour",
+    "llm_tokens_per_s",
+    "image_per_s",
+    "max_batch",
+    "train_factor",
+    "train_power_fraction",
+    "power_exponent",
 }
 
 
@@ -75,13 +86,22 @@ class DeviceProfile:
         if k == 1:
             return self
         return DeviceProfile(
-            name=f"{self.name}/{k}", kind=self.kind, ray_resource=self.ray_resource,
-            memory_gb=self.memory_gb / k, peak_power_w=self.peak_power_w / k,
-            idle_power_w=self.idle_power_w / k, sleep_power_w=self.sleep_power_w / k, wake_s=self.wake_s,
-            cost_per_hour=self.cost_per_hour / k, max_batch=max(1, self.max_batch // k),
+            name=f"{self.name}/{k}",
+            kind=self.kind,
+            ray_resource=self.ray_resource,
+            memory_gb=self.memory_gb / k,
+            peak_power_w=self.peak_power_w / k,
+            idle_power_w=self.idle_power_w / k,
+            sleep_power_w=self.sleep_power_w / k,
+            wake_s=self.wake_s,
+            cost_per_hour=self.cost_per_hour / k,
+            max_batch=max(1, self.max_batch // k),
             throughput={c: t / k for c, t in self.throughput.items()},
-            train_reference=self.train_reference, train_factor=self.train_factor / k,
-            train_power_fraction=self.train_power_fraction, partitions=(1,), sources=self.sources,
+            train_reference=self.train_reference,
+            train_factor=self.train_factor / k,
+            train_power_fraction=self.train_power_fraction,
+            partitions=(1,),
+            sources=self.sources,
             power_exponent=self.power_exponent,
         )
 
@@ -136,13 +156,22 @@ def _build(name: str, f: dict[str, tuple[str, str]]) -> DeviceProfile:
     throughput = {c: float(f[k][0]) for c, k in CLASS_FIELDS.items() if k in f and f[k][0]}
     parts = tuple(int(p) for p in f.get("partitions", ("1", ""))[0].split())
     return DeviceProfile(
-        name=name, kind=f.get("kind", ("GPU", ""))[0], ray_resource=f.get("ray_resource", ("GPU", ""))[0],
-        memory_gb=num("memory_gb"), peak_power_w=num("peak_power_w"), idle_power_w=num("idle_power_w"),
-        sleep_power_w=num("sleep_power_w", 0.0), wake_s=num("wake_s", 5.0),
-        cost_per_hour=num("cost_per_hour", 0.0), max_batch=int(num("max_batch", 64)), throughput=throughput,
+        name=name,
+        kind=f.get("kind", ("GPU", ""))[0],
+        ray_resource=f.get("ray_resource", ("GPU", ""))[0],
+        memory_gb=num("memory_gb"),
+        peak_power_w=num("peak_power_w"),
+        idle_power_w=num("idle_power_w"),
+        sleep_power_w=num("sleep_power_w", 0.0),
+        wake_s=num("wake_s", 5.0),
+        cost_per_hour=num("cost_per_hour", 0.0),
+        max_batch=int(num("max_batch", 64)),
+        throughput=throughput,
         train_reference=f["train_reference"][0] if "train_reference" in f else None,
-        train_factor=num("train_factor", 1.0), train_power_fraction=num("train_power_fraction", 0.85),
-        partitions=parts or (1,), sources={k: v[1] for k, v in f.items()},
+        train_factor=num("train_factor", 1.0),
+        train_power_fraction=num("train_power_fraction", 0.85),
+        partitions=parts or (1,),
+        sources={k: v[1] for k, v in f.items()},
         power_exponent=num("power_exponent", 1.0),
     )
 

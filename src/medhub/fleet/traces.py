@@ -62,8 +62,14 @@ def load_azure_trace(path: Path | str) -> RequestTrace:
         with open(path, newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
-            if header is None or [h.strip() for h in header[:3]] != ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]:
-                raise TraceError(f"{path}: expected header TIMESTAMP,ContextTokens,GeneratedTokens, got {header}")
+            if header is None or [h.strip() for h in header[:3]] != [
+                "TIMESTAMP",
+                "ContextTokens",
+                "GeneratedTokens",
+            ]:
+                raise TraceError(
+                    f"{path}: expected header TIMESTAMP,ContextTokens,GeneratedTokens, got {header}"
+                )
             for line, row in enumerate(reader, start=2):
                 if not row:
                     continue
@@ -84,7 +90,9 @@ def load_azure_trace(path: Path | str) -> RequestTrace:
     t = np.asarray(ts)
     order = np.argsort(t, kind="stable")
     t = t[order]
-    return RequestTrace(t - t[0], np.asarray(ctx, dtype=np.int64)[order], np.asarray(gen, dtype=np.int64)[order])
+    return RequestTrace(
+        t - t[0], np.asarray(ctx, dtype=np.int64)[order], np.asarray(gen, dtype=np.int64)[order]
+    )
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,12 @@ def stream_assignment(n: int, shares: list[float]) -> np.ndarray:
 
 
 def inference_workload(
-    fleet: Fleet, trace: RequestTrace, *, scale: float = 1.0, start: int = 0, limit: int | None = None,
+    fleet: Fleet,
+    trace: RequestTrace,
+    *,
+    scale: float = 1.0,
+    start: int = 0,
+    limit: int | None = None,
     images_per_request: int = 1,
 ) -> InferenceWorkload:
     """Requests for the fleet's streams from `trace`, arrivals compressed `scale` times."""
@@ -154,8 +167,13 @@ class TrainingJob:
 
 
 def load_philly_jobs(
-    path: Path | str, *, max_scale: int = 8, limit: int | None = None, start: int = 0,
-    time_scale: float = 1.0, owners: list[str] | None = None,
+    path: Path | str,
+    *,
+    max_scale: int = 8,
+    limit: int | None = None,
+    start: int = 0,
+    time_scale: float = 1.0,
+    owners: list[str] | None = None,
 ) -> list[TrainingJob]:
     """Jobs from one `.trace` file or a folder of them (merged by arrival time, each file = one owner
     in round robin over `owners`). Jobs wider than `max_scale` devices are dropped; arrivals are divided
@@ -184,8 +202,10 @@ def load_philly_jobs(
             if scale <= max_scale and steps > 0:
                 rows.append((arrival, cols[0], scale, steps, owners[fi % len(owners)]))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
-    rows = rows[start: None if limit is None else start + limit]
+    rows = rows[start : None if limit is None else start + limit]
     if not rows:
         raise TraceError(f"{path}: no jobs in the window")
     t0 = rows[0][0]
-    return [TrainingJob(i, jt, sc, st, (a - t0) / time_scale, ow) for i, (a, jt, sc, st, ow) in enumerate(rows)]
+    return [
+        TrainingJob(i, jt, sc, st, (a - t0) / time_scale, ow) for i, (a, jt, sc, st, ow) in enumerate(rows)
+    ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -55,9 +55,10 @@ class TrainingResult:
     preemptions: int
     device_s_by_owner: dict[str, float]
     sim_wall_s: float
+    power_series: dict[str, list[tuple[float, float]]] = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "power_series"}
 
 
 class TrainingSim:
@@ -107,6 +108,7 @@ class TrainingSim:
         self.events: list[tuple[float, int, int, int, int]] = []
         self.seq = 0
         self.owner_ds: dict[str, float] = {}
+        self.series: list[list[tuple[float, float]]] = [[] for _ in fleet.sites]
 
     def active(self) -> np.ndarray:
         """Ids of arrived, unfinished jobs (by arrival order)."""
@@ -137,13 +139,17 @@ class TrainingSim:
             self.attained[run] += self.scale[run] * dt
         busy = self.busy()
         sp = self.site_power(busy, self.awake)
+        for k in range(len(sp)):
+            ser = self.series[k]
+            if not ser or ser[-1][1] != sp[k]:
+                ser.append((self.now, float(sp[k])))
         self.energy_j += float(sp.sum()) * dt
         self.over_s += (sp > self.cap * (1 + 1e-9)) * dt
         self.busy_ds += float(busy.sum()) * dt
         self.awake_cost += float((self.awake * self.cost_h).sum()) * dt / 3600
         for i in run:
             o = self.jobs[i].owner
-            self.owner_ds[o] = self.owner_ds.get(o, 0.0) + self.scale[i] * dt
+            self.owner_ds[o] = self.owner_ds.get(o, 0.0) + float(self.scale[i]) * dt
         self.now = t
 
     def _apply(self, plan: dict[int, int], awake: list[int] | None) -> None:
@@ -152,8 +158,9 @@ class TrainingSim:
             if self.done[j] or not self.arrived[j]:
                 raise PolicyError(f"policy {self.policy.name} scheduled job {j}, which is not waiting")
             if self.thr[j, g] <= 0:
-                raise PolicyError(f"policy {self.policy.name} put job {j} on group {g}, which its residency "
-                                  "or size forbids")
+                raise PolicyError(
+                    f"policy {self.policy.name} put job {j} on group {g}, which its residency or size forbids"
+                )
             new_alloc[j] = g
         use = np.zeros(len(self.groups), dtype=np.int64)
         run = new_alloc >= 0
@@ -215,12 +222,23 @@ def simulate_training(
     jct = sim.t_done - sim.arrival
     makespan = float(sim.t_done.max())
     return TrainingResult(
-        policy=policy.name, fleet=fleet.name, jobs=len(jobs), avg_jct_s=float(jct.mean()),
-        p50_jct_s=float(np.percentile(jct, 50)), p99_jct_s=float(np.percentile(jct, 99)),
-        makespan_s=makespan, horizon_s=float(sim.now), energy_kwh=sim.energy_j / 3.6e6,
+        policy=policy.name,
+        fleet=fleet.name,
+        jobs=len(jobs),
+        avg_jct_s=float(jct.mean()),
+        p50_jct_s=float(np.percentile(jct, 50)),
+        p99_jct_s=float(np.percentile(jct, 99)),
+        makespan_s=makespan,
+        horizon_s=float(sim.now),
+        energy_kwh=sim.energy_j / 3.6e6,
         utilization=sim.busy_ds / (float(sim.count.sum()) * makespan) if makespan else 0.0,
         cost_usd=sim.awake_cost,
         cap_violation_s={s.name: float(v) for s, v in zip(fleet.sites, sim.over_s, strict=True)},
-        preemptions=sim.preemptions, device_s_by_owner=dict(sim.owner_ds),
+        preemptions=sim.preemptions,
+        device_s_by_owner={k: float(v) for k, v in sim.owner_ds.items()},
         sim_wall_s=time.perf_counter() - t0,
+        power_series={
+            s.name: ser + [(sim.now, ser[-1][1] if ser else 0.0)]
+            for s, ser in zip(fleet.sites, sim.series, strict=True)
+        },
     )
