@@ -40,11 +40,18 @@ def json_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class Val:
-    kind: str  # coll | node | scalar
+    """A compiled FHIRPath value.
+
+    kind: coll (JSON[]), node (one JSON value or NULL), jv (a JSON value where an array is a
+    collection), path (navigation `keys` from `sql`, materialized lazily: one json_extract when
+    every step is an object, list navigation otherwise), scalar (typed SQL; NULL = empty).
+    """
+
+    kind: str
     sql: str
-    type: str | None = (
-        None  # FHIRPath type where known: string, integer, decimal, boolean, date, dateTime, time
-    )
+    type: str | None = None  # FHIRPath type where known: string, integer, decimal, boolean, date, ...
+    keys: tuple = ()
+    single: bool = True  # path: `sql` is a single node (not a possible array)
 
 
 _SCALAR_SQL = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN"}
@@ -81,9 +88,49 @@ def child(node: str, name: str) -> str:
     return coll_of_json(j)
 
 
+def json_path(keys: tuple) -> str:
+    return q("$" + "".join('."' + k.replace('"', '\\"') + '"' for k in keys))
+
+
+def nav_generic(v: Val, ctx: Ctx | None = None) -> str:
+    """List navigation of a path (correct whatever the cardinalities)."""
+    counter = ctx.counter if ctx else itertools.count()
+    if v.single:
+        # bound through a one-element lambda so the extraction is not hoisted out of a lazy branch
+        jx = f"j{next(counter)}"
+        first = f"json_extract({v.sql}, {json_key(v.keys[0])})"
+        coll = f"list_transform([{first}], lambda {jx}: {coll_of_json(jx)})[1]"
+        rest = v.keys[1:]
+    else:
+        coll = coll_of_json(v.sql)
+        rest = v.keys
+    for k in rest:
+        x = f"p{next(counter)}"
+        coll = f"flatten(list_transform({coll}, lambda {x}: {child(x, k)}))"
+    return coll
+
+
+def path_jv(v: Val) -> str:
+    """A path as one JSON value: a single json_extract, or list navigation when that finds nothing."""
+    fast = f"json_extract({v.sql}, {json_path(v.keys)})"
+    if len(v.keys) == 1 and v.single:
+        return fast
+    return f"coalesce({fast}, CAST({nav_generic(v)} AS JSON))"
+
+
+def jv_of(v: Val) -> str:
+    return path_jv(v) if v.kind == "path" else v.sql
+
+
 def as_coll(v: Val) -> str:
     if v.kind == "coll":
         return v.sql
+    if v.kind == "path":
+        if len(v.keys) == 1 and v.single:
+            return coll_of_json(path_jv(v))
+        return nav_generic(v)
+    if v.kind == "jv":
+        return coll_of_json(v.sql)
     if v.kind == "node":
         return f"(CASE WHEN {v.sql} IS NULL THEN []::JSON[] ELSE [{v.sql}::JSON] END)"
     return f"(CASE WHEN {v.sql} IS NULL THEN []::JSON[] ELSE [to_json({v.sql})] END)"
@@ -107,6 +154,13 @@ def single_json(v: Val, what: str) -> str:
     if v.kind == "scalar":
         return f"to_json({v.sql})"
     err = q(what + ": expected a single value, got a collection")
+    if v.kind in ("path", "jv"):
+        j = jv_of(v)
+        many = f"json_array_length({j}) > 1"
+        return (
+            f"(CASE WHEN json_type({j}) = 'ARRAY' THEN (CASE WHEN {many} THEN error({err}) "
+            f"ELSE json_extract({j}, '$[0]') END) ELSE {j} END)"
+        )
     return f"(CASE WHEN len({v.sql}) > 1 THEN error({err}) ELSE {v.sql}[1] END)"
 
 
@@ -153,13 +207,21 @@ def compile_expr(node: fp.Node, ctx: Ctx) -> Val:
             raise ViewError(f"undefined constant %{node.name}")
         return _literal(ctx.constants[node.name])
     if isinstance(node, fp.Identifier):
-        return Val("coll", child(ctx.node, node.name))
+        return Val("path", ctx.node, keys=(node.name,))
     if isinstance(node, fp.Member):
         base = compile_expr(node.base, ctx)
         return member(base, node.name, ctx)
     if isinstance(node, fp.Index):
         base = compile_expr(node.base, ctx)
         idx = as_scalar(compile_expr(node.index, ctx), "integer", "indexer")
+        if base.kind in ("path", "jv"):
+            j = jv_of(base)
+            return Val(
+                "node",
+                f"(CASE WHEN json_type({j}) = 'ARRAY' THEN json_extract({j}, '$[' || ({idx}) || ']') "
+                f"WHEN ({idx}) = 0 THEN {j} END)",
+                base.type,
+            )
         c = as_coll(base)
         return Val("coll", f"{c}[({idx}) + 1:({idx}) + 1]", base.type)
     if isinstance(node, fp.Call):
@@ -188,7 +250,11 @@ def _literal(lit: fp.Literal) -> Val:
 
 def member(base: Val, name: str, ctx: Ctx) -> Val:
     if base.kind == "node":
-        return Val("coll", child(base.sql, name))
+        return Val("path", base.sql, keys=(name,))
+    if base.kind == "path":
+        return Val("path", base.sql, keys=base.keys + (name,), single=base.single)
+    if base.kind == "jv":
+        return Val("path", base.sql, keys=(name,), single=False)
     if base.kind == "scalar":
         return Val("coll", "[]::JSON[]")
     x = ctx.var()
@@ -248,7 +314,8 @@ def _of_type(node: fp.Call, ctx: Ctx) -> Val:
         parent = (
             compile_expr(base_node.base, ctx) if isinstance(base_node, fp.Member) else Val("node", ctx.node)
         )
-        return Val(member(parent, choice, ctx).kind, member(parent, choice, ctx).sql, fp_type)
+        m = member(parent, choice, ctx)
+        return Val(m.kind, m.sql, fp_type, m.keys, m.single)
     base = compile_expr(base_node, ctx) if base_node is not None else Val("node", ctx.node)
     c = as_coll(base)
     x = ctx.var()
@@ -289,6 +356,11 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
         if name == "where":
             return Val("coll", filtered, base.type)
         return Val("scalar", f"(len({filtered}) > 0)", "boolean")
+    if name in ("exists", "empty") and base.kind in ("path", "jv", "node"):
+        nargs(0)
+        j = jv_of(base)
+        some = f"(CASE WHEN {j} IS NULL THEN false WHEN json_type({j}) = 'ARRAY' THEN json_array_length({j}) > 0 ELSE true END)"
+        return Val("scalar", some if name == "exists" else f"(NOT {some})", "boolean")
     if name == "exists":
         return Val("scalar", f"(len({as_coll(base)}) > 0)", "boolean")
     if name == "empty":
@@ -297,6 +369,10 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
     if name == "count":
         nargs(0)
         return Val("scalar", f"CAST(len({as_coll(base)}) AS BIGINT)", "integer")
+    if name == "first" and base.kind in ("path", "jv"):
+        nargs(0)
+        j = jv_of(base)
+        return Val("node", f"(CASE WHEN json_type({j}) = 'ARRAY' THEN json_extract({j}, '$[0]') ELSE {j} END)", base.type)
     if name == "first":
         nargs(0)
         return Val("coll", f"{as_coll(base)}[1:1]", base.type)
@@ -326,7 +402,7 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
         url = as_scalar(compile_expr(args[0], ctx), "string", "extension url")
         ext = member(base, "extension", ctx)
         x = ctx.var()
-        return Val("coll", f"list_filter({ext.sql}, lambda {x}: json_extract_string({x}, '$.url') = {url})")
+        return Val("coll", f"list_filter({as_coll(ext)}, lambda {x}: json_extract_string({x}, '$.url') = {url})")
     if name == "getResourceKey":
         nargs(0)
         j = single_json(base, "getResourceKey()")
@@ -334,15 +410,10 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
     if name == "getReferenceKey":
         nargs(0, 1)
         typ = _type_name(args[0]) if args else None
-        c = as_coll(base)
-        x = ctx.var()
-        key = reference_key_sql(x, typ)
-        y = ctx.var()
-        return Val(
-            "coll",
-            f"list_filter(list_transform({c}, lambda {x}: to_json({key})), lambda {y}: {y} IS NOT NULL)",
-            "string",
-        )
+        if base.kind in ("path", "jv", "node"):
+            # one reference (the usual case); more than one raises like any single-valued use
+            return Val("scalar", reference_key_sql(single_json(base, "getReferenceKey()"), typ), "string")
+        return Val("coll", _ref_keys_list(as_coll(base), typ, ctx), "string")
     if name in ("lowBoundary", "highBoundary"):
         nargs(0, 1)
         j = single_json(base, f"{name}()")
@@ -370,21 +441,25 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
     raise ViewError(f"FHIRPath function {name}() is not supported by this compiler")
 
 
+def _ref_keys_list(coll: str, typ: str | None, ctx: Ctx) -> str:
+    x, y = ctx.var(), ctx.var()
+    key = reference_key_sql(x, typ)
+    return f"list_filter(list_transform({coll}, lambda {x}: to_json({key})), lambda {y}: {y} IS NOT NULL)"
+
+
 def reference_key_sql(x: str, typ: str | None) -> str:
-    """Key of a Reference JSON value `x`: the id of a relative, absolute or urn:uuid/urn:oid reference."""
+    """Key of a Reference JSON value `x`: the id of a relative, absolute or urn:uuid/urn:oid reference.
+
+    One regular expression: `urn:uuid:<id>`, `urn:oid:<id>` or `[base/]<Type>/<id>[/_history/<v>]`
+    (with <Type> fixed when a type is asked for); anything else has no key.
+    """
     ref = f"json_extract_string({x}, '$.reference')"
-    pattern = q(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
-    rtype = f"regexp_extract({ref}, {pattern}, 1)"
-    rid = f"regexp_extract({ref}, {pattern}, 2)"
-    urn = f"regexp_extract({ref}, '^urn:(?:uuid|oid):(.+)$', 1)"
-    declared = f"json_extract_string({x}, '$.type')"
+    rtype = typ if typ else "[A-Z][A-Za-z]+"
+    pattern = q(rf"^(?:urn:(?:uuid|oid):(.+)|(?:.*/)?{rtype}/([A-Za-z0-9\-.]{{1,64}})(?:/_history/[^/]+)?)$")
+    key = f"nullif(regexp_replace({ref}, {pattern}, '\\1\\2'), {ref})"
     if typ is None:
-        return f"(CASE WHEN {urn} <> '' THEN {urn} WHEN {rid} <> '' THEN {rid} END)"
-    t = q(typ)
-    return (
-        f"(CASE WHEN {urn} <> '' AND coalesce({declared} = {t}, true) THEN {urn} "
-        f"WHEN {rid} <> '' AND {rtype} = {t} THEN {rid} END)"
-    )
+        return key
+    return f"(CASE WHEN coalesce(json_extract_string({x}, '$.type'), {q(typ)}) = {q(typ)} THEN {key} END)"
 
 
 def boundary_sql(j: str, typ: str | None, low: bool) -> Val:
@@ -640,6 +715,10 @@ def _has_repeat(sel: Select) -> bool:
     return bool(sel.repeat) or any(_has_repeat(s) for s in sel.selects + sel.union_all)
 
 
+def _has_union(sel: Select) -> bool:
+    return bool(sel.union_all) or any(_has_union(s) for s in sel.selects)
+
+
 def _single_row(sel: Select) -> bool:
     """True when a select yields exactly one row per context (no iteration, no unionAll)."""
     if sel.for_each is not None or sel.for_each_or_null is not None or sel.repeat or sel.union_all:
@@ -707,64 +786,109 @@ def body_rows(sel: Select, ctx: Ctx) -> str:
     return acc
 
 
-class _Stages:
-    """A chain of projections, each unnesting one iteration (the shape of a hand-written query)."""
-
-    def __init__(self, filtered: str) -> None:
-        self.sql = f"SELECT r.resource FROM {filtered}"
-        self.k = 0
-
-    def add(self, projection: str) -> None:
-        self.sql = f"SELECT *, {projection} FROM ({self.sql}) r"
-
-    def fresh(self) -> int:
-        self.k += 1
-        return self.k
-
-
 def _null_guard(sql: str, null_flag: str | None) -> str:
     return sql if null_flag is None else f"(CASE WHEN {null_flag} THEN NULL ELSE {sql} END)"
 
 
-def _stage_walk(sel: Select, ctx: Ctx, null_flag: str | None, st: _Stages, out: dict[str, str]) -> None:
-    """Add stages for `sel` and record each output column's final SQL in `out`."""
+@dataclass
+class _Plan:
+    """Unnest stages: context 0 is the resource; each iteration k adds context k (node n{k})."""
+
+    cols: dict[int, list[tuple[str, str]]] = field(default_factory=lambda: {0: []})
+    children: dict[int, list[int]] = field(default_factory=lambda: {0: []})
+    iters: list[tuple[int, str, str | None, bool]] = field(default_factory=list)  # (k, l, z, is_list)
+    pre: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # values computed a step earlier
+
+    def new(self, parent: int, l_sql: str, z_sql: str | None, is_list: bool) -> int:
+        k = len(self.iters) + 1
+        self.iters.append((k, l_sql, z_sql, is_list))
+        self.children[parent].append(k)
+        self.children[k] = []
+        self.cols[k] = []
+        return k
+
+
+def _plan_walk(sel: Select, ctx: Ctx, null_flag: str | None, cid: int, plan: _Plan) -> None:
     if sel.union_all:
-        # rows of this node as a list of structs (list mode), unnested as one stage
-        k = st.fresh()
         rows = rows_expr(sel, ctx)
         if null_flag is not None:
             rows = f"(CASE WHEN {null_flag} THEN [{_null_struct(sel.output_columns(), ctx)}] ELSE {rows} END)"
-        st.add(f"unnest({rows}) AS s{k}")
-        for c in sel.output_columns():
-            out[c.name] = f"struct_extract(s{k}, {q(c.name)})"
+        k = plan.new(cid, rows, None, True)
+        plan.cols[k] += [(c.name, f"struct_extract(n{k}, {q(c.name)})") for c in sel.output_columns()]
         return
-    it = iteration(sel, ctx)
-    if it is not None:
-        coll, or_null = it
-        k = st.fresh()
-        st.add(f"{coll} AS c{k}")
+    it_expr = sel.for_each if sel.for_each is not None else sel.for_each_or_null
+    if it_expr is not None:
+        or_null = sel.for_each_or_null is not None
+        v = compile_expr(it_expr, ctx)
+        if v.kind in ("path", "jv"):  # materialize the JSON value once, in a projection of its own
+            alias = f"v{len(plan.iters) + 1}"
+            plan.pre.setdefault(cid, []).append((alias, jv_of(v)))
+            coll = coll_of_json(alias)
+        else:
+            coll = as_coll(v)
         parent = null_flag or "false"
         empty = "[NULL::JSON]" if or_null else "[]::JSON[]"
-        st.add(
-            f"(CASE WHEN {parent} THEN [NULL::JSON] WHEN len(c{k}) = 0 THEN {empty} ELSE c{k} END) AS l{k}, "
-            f"({parent} OR len(c{k}) = 0) AS z{k}"
-        )
-        st.add(f"unnest(l{k}) AS n{k}, unnest(range(len(l{k}))) AS i{k}")
+        l_sql = f"(CASE WHEN {parent} THEN [NULL::JSON] WHEN len({coll}) = 0 THEN {empty} ELSE {coll} END)"
+        z_sql = f"({parent} OR len({coll}) = 0)" if (or_null or null_flag is not None) else None
+        k = plan.new(cid, l_sql, z_sql, False)
         ctx = ctx.at(f"n{k}", f"i{k}")
-        null_flag = f"z{k}" if (or_null or null_flag is not None) else None
+        null_flag = f"z{k}" if z_sql else None
+        cid = k
     for c in sel.columns:
         sql = column_sql(c, ctx)
-        out[c.name] = sql if _is_row_index(c) else _null_guard(sql, null_flag)
+        plan.cols[cid].append((c.name, sql if _is_row_index(c) else _null_guard(sql, null_flag)))
     for sub in sel.selects:
-        _stage_walk(sub, ctx, null_flag, st, out)
+        _plan_walk(sub, ctx, null_flag, cid, plan)
 
 
 def _stage_query(view: View, ctx: Ctx, filtered: str) -> str:
-    st = _Stages(filtered)
-    out: dict[str, str] = {}
-    _stage_walk(view.select, ctx, None, st, out)
-    cols = ", ".join(f"{out[c.name]} AS {qi(c.name)}" for c in view.columns())
-    return f"SELECT {cols} FROM ({st.sql}) r"
+    """Hand-written-query shape: compute what each context needs, unnest one iteration at a time,
+    carry only the live columns (the resource is dropped as soon as nothing reads it)."""
+    plan = _Plan()
+    _plan_walk(view.select, ctx, None, 0, plan)
+    out_names = {}
+    for cid in sorted(plan.cols):
+        for name, _ in plan.cols[cid]:
+            out_names[name] = f"o{len(out_names)}"
+    z_of = {k: z for k, _, z, _ in plan.iters}
+
+    def context_items(cid: int) -> list[str]:
+        items = [f"{sql} AS {out_names[name]}" for name, sql in plan.cols[cid]]
+        for k in plan.children[cid]:
+            _, l_sql, z_sql, _ = plan.iters[k - 1]
+            items.append(f"{l_sql} AS l{k}")
+            if z_sql:
+                items.append(f"{z_sql} AS z{k}")
+        return items
+
+    def names(items: list[str]) -> list[str]:
+        return [it.rpartition(" AS ")[2] for it in items]
+
+    def emit(sql: str, live: list[str], cid: int, consumed: list[str]) -> tuple[str, list[str]]:
+        """Projections for context `cid` over `sql`: its pre-values, then its columns and child lists."""
+        pre = [f"{e} AS {a}" for a, e in plan.pre.get(cid, [])]
+        if pre:
+            sql = f"SELECT {', '.join(live + pre)} FROM ({sql}) r"
+            live = live + names(pre)
+        items = context_items(cid)
+        keep = [c for c in live if c not in consumed and c not in names(pre)]
+        sql = f"SELECT {', '.join(keep + items)} FROM ({sql}) r"
+        return sql, keep + names(items)
+
+    later_parts = [sql for cid in plan.cols if cid for _, sql in plan.cols[cid]]
+    later_parts += [e for cid, vals in plan.pre.items() if cid for _, e in vals]
+    later_parts += [l + (z or "") for k, l, z, _ in plan.iters if k not in plan.children[0]]
+    keep_resource = "r.resource" in " ".join(later_parts)
+    sql = f"SELECT r.resource FROM {filtered}"
+    sql, live = emit(sql, ["resource"], 0, [] if keep_resource else ["resource"])
+    for k, _, _, _ in plan.iters:
+        keep = [c for c in live if c != f"l{k}"]
+        unnest = [f"unnest(l{k}) AS n{k}", f"unnest(range(len(l{k}))) AS i{k}"]
+        sql = f"SELECT {', '.join(keep + unnest)} FROM ({sql}) r"
+        consumed = [f"n{k}", f"i{k}"] + ([f"z{k}"] if z_of[k] else [])
+        sql, live = emit(sql, keep + [f"n{k}", f"i{k}"], k, consumed)
+    cols = ", ".join(f"{out_names[c.name]} AS {qi(c.name)}" for c in view.columns())
+    return f"SELECT {cols} FROM ({sql}) r"
 
 
 def compile_view(view: View, source_sql: str, mode: str = "auto") -> str:
@@ -780,7 +904,7 @@ def compile_view(view: View, source_sql: str, mode: str = "auto") -> str:
         conds.append(f"coalesce({as_bool(compile_expr(w, ctx), f'where[{i}]', strict=True)}, false)")
     filtered = f"(SELECT r.resource FROM ({source_sql}) r WHERE {' AND '.join(conds)}) r"
     if mode == "auto":
-        mode = "lateral" if _has_repeat(view.select) else "unnest"
+        mode = "lateral" if _has_repeat(view.select) or _has_union(view.select) else "unnest"
     if mode in ("list", "unnest") and _has_repeat(view.select):
         raise ViewError(f"repeat needs the lateral compilation mode, not {mode}")
     if mode == "unnest":

@@ -63,7 +63,7 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 # resourceType without parsing when it is the first key (as bulk exports write it); else parse
 _TYPE_OF_JSON = (
-    "(CASE WHEN starts_with(json, '{{\"resourceType\":\"') THEN split_part(substr(json, 18), '\"', 1) "
+    "(CASE WHEN starts_with(json, '{{\"resourceType\":\"') THEN split_part(substr(json, 18, 64), '\"', 1) "
     "ELSE json_extract_string(json, '$.resourceType') END)"
 )
 
