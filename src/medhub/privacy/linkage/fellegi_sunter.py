@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from medhub.privacy.linkage.tokens import BINDING_ANCHORS
+from medhub.privacy.linkage.tokens import (
+    BINDING_ANCHORS,
+    DEL_NAMES,
+    DEL_SLOTS,
+    HOUSE_POSTCODE,
+    NAME_POSTCODE,
+    NAMES_UNORDERED,
+)
 
 # field -> number of levels (highest = full agreement). -1 in a level array means unknown.
 FIELDS: dict[str, int] = {
@@ -24,9 +31,9 @@ FIELDS: dict[str, int] = {
     "rrn": 4,
     "dob": 3,  # 2 exact, 1 day and month swapped, 0 differs
     "phone": 2,
-    "residence": 3,  # 2 same address, 1 same postcode, 0 differs
-    "surname": 2,
-    "given": 3,  # 2 same, 1 same consonant skeleton, 0 differs
+    "residence": 4,  # 3 same address, 2 same building number and postcode, 1 same postcode, 0 differs
+    "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
+    "given": 3,  # 2 same, 1 same consonant skeleton or one letter apart, 0 differs
     "sex": 2,
 }
 
@@ -36,8 +43,8 @@ INITIAL_M = {
     "rrn": [0.02, 0.04, 0.04, 0.9],
     "dob": [0.05, 0.05, 0.9],
     "phone": [0.15, 0.85],
-    "residence": [0.1, 0.05, 0.85],
-    "surname": [0.02, 0.98],
+    "residence": [0.1, 0.03, 0.05, 0.82],
+    "surname": [0.02, 0.03, 0.95],
     "given": [0.05, 0.1, 0.85],
     "sex": [0.02, 0.98],
 }
@@ -45,8 +52,8 @@ INITIAL_U = {
     "rrn": [0.98, 0.01, 0.009, 0.001],
     "dob": [0.9, 0.05, 0.05],
     "phone": [0.99, 0.01],
-    "residence": [0.9, 0.09, 0.01],
-    "surname": [0.9, 0.1],
+    "residence": [0.9, 0.09, 0.005, 0.005],
+    "surname": [0.9, 0.02, 0.08],
     "given": [0.9, 0.07, 0.03],
     "sex": [0.5, 0.5],
 }
@@ -74,6 +81,28 @@ def _bound(left, right, li, ri, fld: str, anchors_eq: dict[str, np.ndarray]) -> 
     return agree, disagree & ~agree
 
 
+def _one_apart(left, right, li, ri, name: str, anchor_eq: np.ndarray, chunk: int = 200_000):
+    """(one letter apart, known to be further apart) for a Latin-only name, through the birth-date anchor."""
+    cols = [f"{name}+dob_swap#{j}" for j in range(DEL_SLOTS)]
+    near = np.zeros(len(li), dtype=bool)
+    far = np.zeros(len(li), dtype=bool)
+    if name not in DEL_NAMES or cols[0] not in left.columns:
+        return near, far
+    a_all = left[cols].to_numpy()
+    b_all = right[cols].to_numpy()
+    has_a = a_all.any(axis=1)
+    has_b = b_all.any(axis=1)
+    both = np.flatnonzero(has_a[li] & has_b[ri] & anchor_eq)
+    for start in range(0, len(both), chunk):
+        idx = both[start : start + chunk]
+        a = a_all[li[idx]]
+        b = b_all[ri[idx]]
+        hit = (a[:, :, None] == b[:, None, :]).any(axis=(1, 2))
+        near[idx] = hit
+        far[idx] = ~hit
+    return near, far
+
+
 def comparison_levels(
     left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -96,18 +125,29 @@ def comparison_levels(
     ph_eq, ph_present = _eq(left, right, "phone", li, ri)
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
 
+    np_eq = _eq(left, right, NAME_POSTCODE, li, ri)[0]
     ad_eq, ad_present = _eq(left, right, "address", li, ri)
     pc_agree, pc_dis = _bound(left, right, li, ri, "postcode", anchors_eq)
-    out["residence"] = np.where(ad_eq, 2, np.where(pc_agree, 1, np.where(ad_present | pc_dis, 0, -1))).astype(
-        np.int8
-    )
+    pc_agree |= np_eq
+    hp_eq, hp_present = _eq(left, right, HOUSE_POSTCODE, li, ri)
+    pc_agree |= hp_eq
+    out["residence"] = np.select(
+        [ad_eq, hp_eq, pc_agree, ad_present | pc_dis | hp_present], [3, 2, 1, 0], default=-1
+    ).astype(np.int8)
 
+    swapped = _eq(left, right, NAMES_UNORDERED, li, ri)[0]
     s_agree, s_dis = _bound(left, right, li, ri, "surname", anchors_eq)
-    out["surname"] = np.where(s_agree, 1, np.where(s_dis & ~s_agree, 0, -1)).astype(np.int8)
+    s_agree |= np_eq | swapped
+    s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq["dob_swap"])
+    out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
+    g_agree |= np_eq | swapped
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
-    out["given"] = np.where(g_agree, 2, np.where(k_agree, 1, np.where(g_dis | k_dis, 0, -1))).astype(np.int8)
+    g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq["dob_swap"])
+    out["given"] = np.select(
+        [g_agree, k_agree | g_near, g_dis | k_dis | g_far], [2, 1, 0], default=-1
+    ).astype(np.int8)
 
     x_agree, x_dis = _bound(left, right, li, ri, "sex", anchors_eq)
     out["sex"] = np.where(x_agree, 1, np.where(x_dis, 0, -1)).astype(np.int8)
@@ -181,7 +221,8 @@ def estimate_u(
     different people); the public starting values stand in where too few such pairs exist.
     """
     u = {f: np.asarray(INITIAL_U[f], float).copy() for f in FIELDS}
-    tiny = 1e-12
+    # no level is rarer among different people than half a pair in all of them
+    tiny = 0.5 / max(n_pairs, float(len(left)) * float(len(right)), 1.0)
 
     # Counts over all pairs include the true matches; with a fitted model, take out its expected
     # matches (lambda * n_pairs, agreeing at rate m) so that u describes different people only.
@@ -222,7 +263,7 @@ def estimate_u(
     u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])
     p = rate("phone", m_of("phone", 1))
     u["phone"] = np.array([max(1 - p, tiny), max(p, tiny)])
-    a = rate("address", m_of("residence", 2))
+    a = rate("address", m_of("residence", 3))
     # postcode without address: not countable from tokens alone; read it off the dob-sharing pairs below.
     # Bound fields: among candidate pairs that share a birth date, weighted by the chance that they are
     # different people (the fitted model's 1 - posterior; before any fit, the public starting values).
@@ -238,9 +279,13 @@ def estimate_u(
                 cnt = np.bincount(lv[known], weights=weight[known], minlength=FIELDS[f]) + 0.5
                 u[f] = cnt / cnt.sum()
     res = u["residence"].copy()
-    res[2] = max(a, tiny)
+    res[3] = max(a, tiny)
+    hp_agree, hp_total = _pair_agreement_rate(left, right, HOUSE_POSTCODE)
+    ad_agree = _pair_agreement_rate(left, right, "address")[0]
+    hp_only = max(hp_agree - ad_agree - n_match * m_of("residence", 2), 0.0)
+    res[2] = max(hp_only / max(hp_total - n_match, 1.0), tiny) if hp_total else tiny
     res[1] = max(res[1], tiny)
-    res[0] = max(1 - res[1] - res[2], tiny)
+    res[0] = max(1 - res[1] - res[2] - res[3], tiny)
     u["residence"] = res / res.sum()
     return u
 

@@ -244,6 +244,17 @@ def given_name(hangul: object = None, roman: object = None) -> str:
     return fold_roman(text(roman) or h)
 
 
+def latin_only(canonical_surname: str) -> str:
+    """The folded Latin spelling of a surname not known as Korean ("" for Hangul or a known Korean one)."""
+    return canonical_surname[2:] if canonical_surname.startswith("r:") else ""
+
+
+def latin_only_pair(hangul: object = None, roman: object = None) -> bool:
+    """True where a name is known only in Latin letters (no Hangul form)."""
+    h = text(hangul)
+    return not (h and is_hangul(h)) and bool(text(roman) or h)
+
+
 def given_skeleton(hangul: object = None, roman: object = None) -> str:
     """A coarse key that survives vowel slips, final-consonant slips and swapped syllables.
 
@@ -293,6 +304,17 @@ def postcode(value: object) -> str:
 
 def address(value: object) -> str:
     return text(value)
+
+
+_HOUSE = re.compile(r"(?<![\w-])(\d{1,5}(?:-\d{1,4})?)(?![\w-])")
+
+
+def house_number(value: object) -> str:
+    """The first free-standing building number of an address ("152", "153-13"), or ""."""
+    if value is None:
+        return ""
+    m = _HOUSE.search(unicodedata.normalize("NFC", str(value)))
+    return m.group(1) if m else ""
 
 
 def birth_date(value: object) -> str:

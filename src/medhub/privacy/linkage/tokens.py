@@ -35,6 +35,9 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "given": 4.5,  # the most popular given name of a birth cohort, ~4% of its sex
     "given_skel": 2.0,  # sorted initial consonants: coarse on purpose
     "sex": 1.0,
+    "name_del": 2.0,  # a romanized name with one letter left out (sets of these: names one edit apart)
+    "names_unordered": 6.7,  # surname and given name as a set (catches the two written swapped)
+    "house": 7.0,  # the building number of the address
     "yob": 5.5,  # largest birth cohorts ~2%
     "dob": 13.5,  # ~1 in 11,000
     "dob_swap": 12.5,  # year and unordered (month, day)
@@ -57,6 +60,16 @@ BINDING_ANCHORS = ("dob_swap", "phone", "address")
 # The RRN, and the RRN with each of its three parts (birth date | 3 digits | 4 digits) left out:
 # two RRNs one typo apart still share one of the three.
 RRN_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "rrn_dob_b", "rrn_dob_c")
+# The full name with the postcode: an anchor for records whose birth date and address both changed.
+NAME_POSTCODE = "surname+given+postcode"
+NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
+HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
+# Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
+# to the birth date, so that names one typo apart agree: DEL_SLOTS tokens per name, padded with
+# keyed random values so that the count does not give the length away.
+DEL_SLOTS = 14
+DEL_NAMES = ("surname_del", "given_del")
+DEL_COLUMNS = tuple(f"{n}+dob_swap#{i}" for n in DEL_NAMES for i in range(DEL_SLOTS))
 
 
 @dataclass(frozen=True)
@@ -78,11 +91,16 @@ def _specs() -> tuple[TokenSpec, ...]:
         for f in BOUND_FIELDS
         if not (f == "postcode" and a == "address")
     ]
+    specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
+    specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
+    specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
+    specs += [TokenSpec(f"{n}+dob_swap", ("name_del", "dob_swap")) for n in DEL_NAMES]
     return tuple(specs)
 
 
 TOKEN_SPECS: tuple[TokenSpec, ...] = _specs()
-TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in TOKEN_SPECS)
+_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if not s.name.endswith("_del+dob_swap"))
+TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + DEL_COLUMNS
 
 
 class TokenSpecError(ValueError):
@@ -137,6 +155,14 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["surname"] = _map_unique(pair_s, lambda p: nz.surname(*p) if p else "")
     out["given"] = _map_unique(pair_g, lambda p: nz.given_name(*p) if p else "")
     out["given_skel"] = _map_unique(pair_g, lambda p: nz.given_skeleton(*p) if p else "")
+    out["names_unordered"] = [
+        "\x1e".join(sorted((a, b))) if a and b else ""
+        for a, b in zip(out["surname"], out["given"], strict=True)
+    ]
+    out["surname_latin"] = _map_unique(pair_s, lambda p: nz.latin_only(nz.surname(*p)) if p else "")
+    out["given_latin"] = _map_unique(
+        pair_g, lambda p: nz.given_name(*p) if p and nz.latin_only_pair(*p) else ""
+    )
     out["sex"] = _map_unique(_col(records, "sex"), nz.sex)
     dob = _map_unique(_col(records, "birth_date"), nz.birth_date)
     out["dob"] = dob
@@ -145,6 +171,7 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["phone"] = _map_unique(_col(records, "phone"), nz.phone)
     out["postcode"] = _map_unique(_col(records, "postcode"), nz.postcode)
     out["address"] = _map_unique(_col(records, "address"), nz.address)
+    out["house"] = _map_unique(_col(records, "address"), nz.house_number)
     r = _map_unique(_col(records, "rrn"), nz.rrn) if with_rrn else np.array([""] * len(records), dtype=object)
     out["rrn"] = r
     parts = [_rrn_parts(x) for x in r]
@@ -200,9 +227,42 @@ def tokenize_normalized(norm: pd.DataFrame, key: bytes, record_ids: Iterable[str
     out = {"record_id": pd.array([str(r) for r in record_ids], dtype="string")}
     if len(out["record_id"]) != len(norm):
         raise ValueError("record_ids and records differ in length")
-    for spec in TOKEN_SPECS:
+    for spec in _SINGLE_SPECS:
         out[spec.name] = _token_ints(key, spec.name, [cols[f] for f in spec.fields])
+    out.update(_deletion_tokens(key, cols))
     return pd.DataFrame(out)
+
+
+def _deletions(s: str) -> list[str]:
+    return sorted({s, *(s[:i] + s[i + 1 :] for i in range(len(s)))})[:DEL_SLOTS]
+
+
+def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    n = len(cols["dob_swap"])
+    seed = int.from_bytes(hmac.digest(key, b"deletion-padding", "sha256")[:8], "little")
+    out: dict[str, np.ndarray] = {}
+    for name, src in (("surname_del", "surname_latin"), ("given_del", "given_latin")):
+        rows = [i for i in range(n) if cols[src][i] and cols["dob_swap"][i]]
+        slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
+        if rows:
+            rng = np.random.default_rng([seed, len(name)])
+            slots[rows] = rng.integers(1, 2**63, size=(len(rows), DEL_SLOTS), dtype=np.uint64)
+            flat_rows, flat_vals = [], []
+            for i in rows:
+                for j, v in enumerate(_deletions(cols[src][i])):
+                    flat_rows.append((i, j))
+                    flat_vals.append(v)
+            dob = np.asarray([cols["dob_swap"][i] for i, _ in flat_rows], dtype=object)
+            toks = _token_ints(key, f"{name}+dob_swap", [np.asarray(flat_vals, dtype=object), dob])
+            ii = np.fromiter((i for i, _ in flat_rows), dtype=np.int64)
+            jj = np.fromiter((j for _, j in flat_rows), dtype=np.int64)
+            slots[ii, jj] = toks
+            # shuffle each row's slots so that where the padding starts does not give the length away
+            perm = np.argsort(rng.random((len(rows), DEL_SLOTS)), axis=1)
+            slots[rows] = np.take_along_axis(slots[rows], perm, axis=1)
+        for j in range(DEL_SLOTS):
+            out[f"{name}+dob_swap#{j}"] = slots[:, j].copy()
+    return out
 
 
 def tokenize(

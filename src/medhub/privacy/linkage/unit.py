@@ -26,7 +26,7 @@ import pandas as pd
 
 from medhub.privacy.linkage import custodian
 from medhub.privacy.linkage.fellegi_sunter import FSModel, comparison_levels, estimate_u, fit_em
-from medhub.privacy.linkage.tokens import TOKEN_NAMES
+from medhub.privacy.linkage.tokens import HOUSE_POSTCODE, NAME_POSTCODE, TOKEN_NAMES
 
 BLOCKING_TOKENS = (
     "rrn",
@@ -38,6 +38,8 @@ BLOCKING_TOKENS = (
     "phone",
     "dob_swap",
     "address",
+    NAME_POSTCODE,
+    HOUSE_POSTCODE,
 )
 MAX_BLOCK_PAIRS = 5_000  # a token value shared by more pairs than this is not used to block
 
