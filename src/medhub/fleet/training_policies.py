@@ -59,18 +59,23 @@ class _LAS:
     slowdown = 0.0
 
     def _choose(self, sim: TrainingSim, j: int, free: np.ndarray, power: np.ndarray) -> int | None:
+        """The group for job j (a running job stays where it is if that is still a valid choice)."""
         ok = (sim.thr[j] > 0) & (free >= sim.scale[j])
         if not ok.any():
             return None
+        cur = int(sim.alloc[j])
         if not self.energy_aware:
-            return int(np.argmax(np.where(ok, sim.thr[j], -1.0)))
-        best = sim.thr[j][ok].max()
-        cand = ok & (sim.thr[j] >= (1 - self.slowdown) * best)
+            best = int(np.argmax(np.where(ok, sim.thr[j], -1.0)))
+            return cur if cur >= 0 and ok[cur] and sim.thr[j, cur] >= sim.thr[j, best] else best
+        top = sim.thr[j][ok].max()
+        cand = ok & (sim.thr[j] >= (1 - self.slowdown) * top)
         # the job's site must stay under its cap: busy minus sleep power for the gang
         extra = (sim.p_busy - sim.p_sleep) * sim.scale[j]
         cand &= power[sim.g_site] + extra <= sim.cap[sim.g_site]
         if not cand.any():
             return None
+        if cur >= 0 and cand[cur]:
+            return cur
         e_step = np.where(cand, sim.p_busy * sim.scale[j] / np.maximum(sim.thr[j], 1e-12), np.inf)
         return int(np.argmin(e_step))
 
@@ -88,11 +93,7 @@ class _LAS:
             q = quota.get(o)
             if q is not None and used.get(o, 0) + sim.scale[j] > q:
                 continue
-            # keep a running job where it is if that is still a valid choice (avoids needless moves)
             g = self._choose(sim, int(j), free, power)
-            cur = int(sim.alloc[j])
-            if cur >= 0 and g is not None and free[cur] >= sim.scale[j] and sim.thr[j, cur] >= sim.thr[j, g]:
-                g = cur
             if g is None:
                 continue
             plan[int(j)] = g
