@@ -15,6 +15,7 @@ The query reads a relation with columns (resource_type, resource) given as `sour
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 
@@ -115,6 +116,12 @@ def path_jv(v: Val) -> str:
     fast = f"json_extract({v.sql}, {json_path(v.keys)})"
     if len(v.keys) == 1 and v.single:
         return fast
+    if len(v.keys) == 2 and v.single:
+        # the first step is an object (fast) or an array: `$.a[*].b` then covers it
+        wild = "$" + '."' + v.keys[0].replace('"', '\\"') + '"[*]."' + v.keys[1].replace('"', '\\"') + '"'
+        e = "w" + hashlib.sha1(repr(v).encode()).hexdigest()[:8]
+        spread = f"flatten(list_transform(json_extract({v.sql}, {q(wild)}), lambda {e}: {coll_of_json(e)}))"
+        return f"coalesce({fast}, CAST({spread} AS JSON))"
     return f"coalesce({fast}, CAST({nav_generic(v)} AS JSON))"
 
 
@@ -126,7 +133,7 @@ def as_coll(v: Val) -> str:
     if v.kind == "coll":
         return v.sql
     if v.kind == "path":
-        if len(v.keys) == 1 and v.single:
+        if len(v.keys) <= 2 and v.single:
             return coll_of_json(path_jv(v))
         return nav_generic(v)
     if v.kind == "jv":
@@ -359,7 +366,10 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
     if name in ("exists", "empty") and base.kind in ("path", "jv", "node"):
         nargs(0)
         j = jv_of(base)
-        some = f"(CASE WHEN {j} IS NULL THEN false WHEN json_type({j}) = 'ARRAY' THEN json_array_length({j}) > 0 ELSE true END)"
+        some = (
+            f"(CASE WHEN {j} IS NULL THEN false WHEN json_type({j}) = 'ARRAY' "
+            f"THEN json_array_length({j}) > 0 ELSE true END)"
+        )
         return Val("scalar", some if name == "exists" else f"(NOT {some})", "boolean")
     if name == "exists":
         return Val("scalar", f"(len({as_coll(base)}) > 0)", "boolean")
@@ -372,7 +382,11 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
     if name == "first" and base.kind in ("path", "jv"):
         nargs(0)
         j = jv_of(base)
-        return Val("node", f"(CASE WHEN json_type({j}) = 'ARRAY' THEN json_extract({j}, '$[0]') ELSE {j} END)", base.type)
+        return Val(
+            "node",
+            f"(CASE WHEN json_type({j}) = 'ARRAY' THEN json_extract({j}, '$[0]') ELSE {j} END)",
+            base.type,
+        )
     if name == "first":
         nargs(0)
         return Val("coll", f"{as_coll(base)}[1:1]", base.type)
@@ -402,7 +416,9 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
         url = as_scalar(compile_expr(args[0], ctx), "string", "extension url")
         ext = member(base, "extension", ctx)
         x = ctx.var()
-        return Val("coll", f"list_filter({as_coll(ext)}, lambda {x}: json_extract_string({x}, '$.url') = {url})")
+        return Val(
+            "coll", f"list_filter({as_coll(ext)}, lambda {x}: json_extract_string({x}, '$.url') = {url})"
+        )
     if name == "getResourceKey":
         nargs(0)
         j = single_json(base, "getResourceKey()")
@@ -877,7 +893,7 @@ def _stage_query(view: View, ctx: Ctx, filtered: str) -> str:
 
     later_parts = [sql for cid in plan.cols if cid for _, sql in plan.cols[cid]]
     later_parts += [e for cid, vals in plan.pre.items() if cid for _, e in vals]
-    later_parts += [l + (z or "") for k, l, z, _ in plan.iters if k not in plan.children[0]]
+    later_parts += [lst + (z or "") for k, lst, z, _ in plan.iters if k not in plan.children[0]]
     keep_resource = "r.resource" in " ".join(later_parts)
     sql = f"SELECT r.resource FROM {filtered}"
     sql, live = emit(sql, ["resource"], 0, [] if keep_resource else ["resource"])
