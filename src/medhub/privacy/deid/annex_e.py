@@ -109,6 +109,7 @@ def actions_for(policy: Policy) -> dict[int, str]:
     return _actions(option_keys(policy))
 
 
+@cache
 def pattern_action(name: str, policy: Policy) -> str:
     _n, basic, opts = load_table().patterns[name]
     return apply_options(basic, opts, option_keys(policy))

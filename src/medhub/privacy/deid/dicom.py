@@ -97,6 +97,7 @@ class _Ctx:
     matcher: Matcher
     sop_class: str
     stats: Counter
+    overlay_action: str = "X"
 
 
 def _first(ds: Dataset, tag: int) -> str:
@@ -267,16 +268,20 @@ def _dummy(vr: str) -> object:
     return None
 
 
-def _apply(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object = None) -> None:
+def _apply(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object = None) -> bool:
+    """Apply one action; whether the element changed (or went)."""
     if action == "X":
         del ds[tag]
         ctx.stats["removed"] += 1
-        return
+        return True
+    raw = ds.get_item(tag) if raw is None else raw
     try:
-        _apply_value(ds, tag, vr, action, ctx, ds.get_item(tag) if raw is None else raw)
+        _apply_value(ds, tag, vr, action, ctx, raw)
     except Exception:  # noqa: BLE001 - a value that cannot be read is dropped, never passed on unread
         del ds[tag]
         ctx.stats["undecodable removed"] += 1
+        return True
+    return ds.get_item(tag) is not raw
 
 
 def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object) -> None:
@@ -287,8 +292,9 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
                 elem.value = Sequence()
                 ctx.stats["emptied"] += 1
         else:  # K, C, D, U on a sequence: keep its items, de-identified in turn
-            for item in elem.value or []:
-                _walk(item, ctx)
+            changed = [_walk(item, ctx) for item in elem.value or []]
+            if not any(changed) and isinstance(raw, RawDataElement):
+                ds[tag] = raw  # nothing inside changed: the bytes as read, which write fastest
         return
     if action == "Z":
         old = _values(ds, tag, raw)
@@ -359,22 +365,26 @@ def _private_kept(ds: Dataset, tag: int, ctx: _Ctx) -> bool:
     return (name, elem & 0xFF) in ctx.policy.safe_private
 
 
-def _walk(ds: Dataset, ctx: _Ctx) -> None:
-    overlay_action = pattern_action("overlay-data", ctx.policy)
+def _walk(ds: Dataset, ctx: _Ctx) -> bool:
+    """De-identify one dataset (or sequence item) in place; whether anything in it changed."""
+    overlay_action = ctx.overlay_action
+    changed = False
     for tag, raw in list(ds.items()):
         t = int(tag)
         group = t >> 16
         if group & 1:
             if _private_kept(ds, t, ctx):
                 vr = _vr(ds, t, raw)
-                _apply(ds, t, vr, "T" if vr != "SQ" else "K", ctx, raw)
+                changed = _apply(ds, t, vr, "T" if vr != "SQ" else "K", ctx, raw) or changed
             else:
                 del ds[tag]
                 ctx.stats["private removed"] += 1
+                changed = True
             continue
         if 0x5000 <= group <= 0x50FF or (0x6000 <= group <= 0x60FF and overlay_action == "X"):
             del ds[tag]  # curves and overlays go whole: a half-removed overlay is invalid
             ctx.stats["removed"] += 1
+            changed = True
             continue
         if group == 0x0002:
             continue
@@ -386,7 +396,8 @@ def _walk(ds: Dataset, ctx: _Ctx) -> None:
                 continue
         elif "/" in action:
             action = resolve_compound(action, t, ctx.sop_class)
-        _apply(ds, t, vr, action, ctx, raw)
+        changed = _apply(ds, t, vr, action, ctx, raw) or changed
+    return changed
 
 
 def _add_age(ds: Dataset) -> None:
@@ -405,20 +416,35 @@ def _add_age(ds: Dataset) -> None:
         ds.add_new(0x00101010, "AS", group_as(f"{years:03d}Y"))
 
 
+_META_DROP = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)  # AE titles, private information
+
+
 def _file_meta(ds: Dataset) -> None:
-    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
-    if "TransferSyntaxUID" in meta:
-        ts = meta.TransferSyntaxUID
-    else:  # read without file meta: keep the encoding it was read in
+    """File meta that follows the new SOP Class/Instance UIDs, names medhub as the implementation and
+    drops the sender's AE titles and private information; the transfer syntax is kept."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or 0x00020010 not in meta:  # read without file meta: keep the encoding it was read in
         implicit, little = getattr(ds, "original_encoding", None) or (True, True)
-        ts = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
-    new = FileMetaDataset()
-    new.add_new(0x00020010, "UI", ts)
-    new.add_new(0x00020002, "UI", _first(ds, 0x00080016) or meta.get("MediaStorageSOPClassUID", ""))
-    new.add_new(0x00020003, "UI", _first(ds, 0x00080018))
-    new.add_new(0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID)
-    new.add_new(0x00020013, "SH", f"MEDHUB_{__version__}"[:16])
-    ds.file_meta = new
+        meta = FileMetaDataset()
+        meta.add_new(
+            0x00020010,
+            "UI",
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian,
+        )
+        ds.file_meta = meta
+    for tag in _META_DROP:
+        if tag in meta:
+            del meta[tag]
+    for tag, vr, value in (
+        (0x00020002, "UI", _first(ds, 0x00080016) or _first(meta, 0x00020002)),
+        (0x00020003, "UI", _first(ds, 0x00080018)),
+        (0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID),
+        (0x00020013, "SH", f"MEDHUB_{__version__}"[:16]),
+    ):
+        if tag in meta:
+            _set(meta, tag, vr, value)
+        else:
+            meta.add_new(tag, vr, value)
 
 
 @lru_cache(maxsize=64)
@@ -485,6 +511,7 @@ def deid_dataset(
         matcher=patient_matcher(ds),
         sop_class=_first(ds, 0x00080016),
         stats=stats,
+        overlay_action=pattern_action("overlay-data", policy),
     )
     if policy.retain_patient_characteristics:
         _add_age(ds)

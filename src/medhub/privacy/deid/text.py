@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 MASK = "***"
 
@@ -75,42 +76,22 @@ class Matcher:
         self, names: Iterable[str] = (), ids: Iterable[str] = (), others: Iterable[str] = ()
     ) -> None:
         terms = name_forms(names) | id_forms(ids) | {o.strip() for o in others if o and len(o.strip()) >= 3}
-        ascii_alts, hangul_alts, other_alts = [], [], []
-        for t in sorted(terms, key=len, reverse=True):
-            if t.isascii():
-                esc = re.escape(t).replace(r"\ ", r"[ \t^,_]*")
-                ascii_alts.append(rf"(?<![A-Za-z0-9]){esc}(?![A-Za-z0-9])")
-            else:
-                esc = re.escape(t).replace(r"\ ", r"[\s^,_]*")
-                if _HANGUL.search(t):
-                    hangul_alts.append(esc)
-                else:
-                    other_alts.append(rf"(?<!\w){esc}(?!\w)")
         self.terms = terms
-        self._alts = ((ascii_alts, re.I | re.ASCII), (hangul_alts, 0), (other_alts, re.I))
-        self._compiled: list[re.Pattern] | None = None
-        # A cheap prefilter: every regex match contains one of these, once case and separators go.
-        self._keys = tuple({k for k in (_norm(t) for t in terms) if k})
+        # Prefilter: every match contains the term's normalized form (case and separators gone); only
+        # the terms found that way go into a (small, cached) regex that decides and masks.
+        self._keys = tuple((k, t) for t in sorted(terms, key=len, reverse=True) if (k := _norm(t)))
 
-    @property
-    def _rxs(self) -> list[re.Pattern]:
-        # Compiled on first need (most text holds no identifier). Separate patterns compile an order of
-        # magnitude faster than one Unicode case-insensitive one (ASCII case folding for Latin names and
-        # ids; Hangul has no case).
-        if self._compiled is None:
-            self._compiled = [re.compile("|".join(alts), flags) for alts, flags in self._alts if alts]
-        return self._compiled
-
-    def _maybe(self, text: str) -> bool:
+    def _candidates(self, text: str) -> tuple[str, ...]:
         norm = _norm(text)
-        return any(k in norm for k in self._keys)
+        return tuple(t for k, t in self._keys if k in norm)
 
     def clean(self, text: str) -> str:
         """`text` with identifiers masked."""
         if not text:
             return text
-        if self._keys and self._maybe(text):
-            for rx in self._rxs:
+        terms = self._candidates(text) if self._keys else ()
+        if terms:
+            for rx in _patterns(terms):
                 text = rx.sub(MASK, text)
         return GENERIC.sub(MASK, text)
 
@@ -118,6 +99,31 @@ class Matcher:
         """Whether `text` holds one of the identifiers (with `generic`, or an identifier-shaped string)."""
         if not text:
             return False
-        if self._keys and self._maybe(text) and any(rx.search(text) is not None for rx in self._rxs):
+        terms = self._candidates(text) if self._keys else ()
+        if terms and any(rx.search(text) is not None for rx in _patterns(terms)):
             return True
         return generic and GENERIC.search(text) is not None
+
+
+@lru_cache(maxsize=8192)
+def _patterns(terms: tuple[str, ...]) -> list[re.Pattern]:
+    """Regexes for these terms (longest first): Latin and other scripts as whole words, Hangul anywhere
+    (Korean attaches particles to names); ASCII case folding for Latin, none needed for Hangul. Separate
+    small patterns compile an order of magnitude faster than one Unicode case-insensitive one."""
+    ascii_alts, hangul_alts, other_alts = [], [], []
+    for t in terms:
+        if t.isascii():
+            ascii_alts.append(re.escape(t).replace(r"\ ", r"[ \t^,_]*"))
+        else:
+            esc = re.escape(t).replace(r"\ ", r"[\s^,_]*")
+            (hangul_alts if _HANGUL.search(t) else other_alts).append(esc)
+    out = []
+    if ascii_alts:
+        out.append(
+            re.compile(r"(?<![A-Za-z0-9])(?:{})(?![A-Za-z0-9])".format("|".join(ascii_alts)), re.I | re.ASCII)
+        )
+    if hangul_alts:
+        out.append(re.compile("|".join(hangul_alts)))
+    if other_alts:
+        out.append(re.compile(r"(?<!\w)(?:{})(?!\w)".format("|".join(other_alts)), re.I))
+    return out
