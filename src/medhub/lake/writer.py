@@ -21,6 +21,7 @@ import secrets
 import shutil
 import time
 import warnings
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from medhub.config import Settings
 from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Item
 from medhub.lake import layout
 
-FLUSH_BYTES = 32 * 1024 * 1024
+FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
 _PATIENT_KEYS = ("subject", "patient", "beneficiary")
 
 
@@ -73,31 +74,49 @@ def _fsync_dir(d: Path) -> None:
 class _Partition:
     """Buffered rows of one Parquet file being staged."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, text_columns: tuple[str, ...] = ()) -> None:
         self.path = path
         self.schema = schema
-        self.columns: dict[str, list] = {f.name: [] for f in schema}
+        self.columns: dict[str, list] = {f.name: [] for f in schema if f.name not in text_columns}
+        # Large UTF-8 columns are kept as one byte buffer plus offsets: no Python object per value.
+        self.text: dict[str, tuple[bytearray, array]] = {
+            n: (bytearray(), array("q", [0])) for n in text_columns
+        }
         self.writer: pq.ParquetWriter | None = None
         self.rows = 0
+        self.pending = 0
+
+    def append_text(self, name: str, value: bytes) -> None:
+        buf, offsets = self.text[name]
+        buf += value
+        offsets.append(len(buf))
 
     def flush(self) -> None:
-        if not self.columns[self.schema.names[0]]:
+        if not self.pending:
             return
         arrays = []
         for f in self.schema:
-            values = self.columns[f.name]
-            if f.type == pa.string() and values and isinstance(values[0], bytes):
-                arrays.append(pa.array(values, pa.binary()).cast(pa.string()))
+            if f.name in self.text:
+                buf, offsets = self.text[f.name]
+                offs = pa.array(offsets, pa.int64())
+                arrays.append(
+                    pa.Array.from_buffers(
+                        pa.large_string(), self.pending, [None, offs.buffers()[1], pa.py_buffer(buf)]
+                    ).cast(f.type)
+                )
             else:
-                arrays.append(pa.array(values, f.type))
+                arrays.append(pa.array(self.columns[f.name], f.type))
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd", compression_level=1)
         self.writer.write_table(table, row_group_size=1 << 20)
         self.rows += table.num_rows
+        self.pending = 0
         for v in self.columns.values():
             v.clear()
+        for name in self.text:
+            self.text[name] = (bytearray(), array("q", [0]))
 
     def close(self) -> None:
         self.flush()
@@ -109,12 +128,12 @@ class _Partition:
 class LakeWriter:
     """The sink for one source (see medhub.ingest.pipeline.Sink)."""
 
-    def __init__(self, settings: Settings, source: str, flush_bytes: int = FLUSH_BYTES) -> None:
+    def __init__(self, settings: Settings, source: str, flush_bytes: int | None = None) -> None:
         settings.ensure_dirs()
         self.lake = settings.lake_dir
         self.staging_root = settings.staging_dir
         self.source = source
-        self.flush_bytes = flush_bytes
+        self.flush_bytes = flush_bytes or FLUSH_BYTES
         self._lock_file = open(settings.home / "ingest.lock", "a+")  # noqa: SIM115 - held for the writer's life
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -230,7 +249,10 @@ class LakeWriter:
             d = layout.dataset_dir(self.stage, kind, self.source)
             if sub is not None:
                 d = d / f"resource_type={sub}"
-            part = self.parts[(kind, sub)] = _Partition(d / f"{self.batch_id}.parquet", layout.SCHEMAS[kind])
+            text = ("resource",) if kind == layout.FHIR else ()
+            part = self.parts[(kind, sub)] = _Partition(
+                d / f"{self.batch_id}.parquet", layout.SCHEMAS[kind], text_columns=text
+            )
         return part
 
     def _grew(self, n: int) -> None:
@@ -257,7 +279,8 @@ class LakeWriter:
         digest = hashlib.sha256(text).digest()
         if not self._is_new(layout.FHIR, digest[:8]):
             return rtype, False
-        cols = self._partition(layout.FHIR, rtype).columns
+        part = self._partition(layout.FHIR, rtype)
+        cols = part.columns
         cols["resource_type"].append(rtype)
         cols["id"].append(res["id"])
         cols["patient_ref"].append(patient_ref(res))
@@ -265,7 +288,8 @@ class LakeWriter:
         cols["last_updated"].append(meta.get("lastUpdated") if isinstance(meta, dict) else None)
         cols["source"].append(self.source)
         cols["content_hash"].append(digest.hex())
-        cols["resource"].append(text)  # bytes: turned into an Arrow string column in one cast
+        part.append_text("resource", text)
+        part.pending += 1
         self._grew(len(text) + 200)
         return rtype, True
 
@@ -298,7 +322,9 @@ class LakeWriter:
         pid = str(ds.get("PatientID", "") or "")
         meta = getattr(ds, "file_meta", None)
         ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
-        cols = self._partition(layout.DICOM, None).columns
+        part = self._partition(layout.DICOM, None)
+        part.pending += 1
+        cols = part.columns
         for k, v in (
             ("source", self.source),
             ("sop_instance_uid", _s(ds.get("SOPInstanceUID"))),
@@ -362,7 +388,9 @@ class LakeWriter:
             return item.format, False
         self._stage_blob(data)
         duration = max((c.n_samples / c.fs for c in ch if c.fs), default=None)
-        cols = self._partition(layout.BIOSIGNAL, None).columns
+        part = self._partition(layout.BIOSIGNAL, None)
+        part.pending += 1
+        cols = part.columns
         for k, v in (
             ("source", self.source),
             ("record_id", item.record_name),
