@@ -44,3 +44,25 @@ def test_runs_files_and_quarantine_round_trip(database_url: str) -> None:
     runs = ops.list_runs(engine)
     assert runs[0]["status"] == "finished" and runs[0]["accepted"] == 3 and runs[0]["finished_at"] is not None
     engine.dispose()
+
+
+def test_ingest_on_each_backend(database_url: str, settings, tmp_path) -> None:
+    """The whole ingestion path on SQLite and PostgreSQL: records land, a second run adds nothing."""
+    import dataclasses
+
+    from medhub.lake.intake import ingest_paths
+    from test_ingest import hmac_gate, observation, patient, write_ndjson
+
+    s = dataclasses.replace(settings, database_url=database_url)
+    (tmp_path / "in").mkdir()
+    write_ndjson(tmp_path / "in" / "a.ndjson", [patient("p1"), observation("o1", "p1")])
+    (tmp_path / "in" / "bad.ndjson").write_bytes(b"{oops\n")
+    first = ingest_paths(s, "hosp-a", [tmp_path / "in"], gate=hmac_gate)
+    second = ingest_paths(s, "hosp-a", [tmp_path / "in"], gate=hmac_gate)
+    assert first.accepted == 2 and first.quarantined == 1
+    assert second.accepted == 0 and second.files == {"duplicate": 2}
+    engine = open_store(database_url)
+    assert [r["status"] for r in ops.list_runs(engine)] == ["finished", "finished"]
+    assert len(ops.list_quarantine(engine)) == 1
+    assert len(ops.committed_batches(engine)) == 1
+    engine.dispose()
