@@ -57,6 +57,7 @@ class _LAS:
     round_s: float | None = 360.0
     energy_aware = False
     slowdown = 0.0
+    move_gain = 0.0
 
     def _choose(self, sim: TrainingSim, j: int, free: np.ndarray, power: np.ndarray) -> int | None:
         """The group for job j (a running job stays where it is if that is still a valid choice)."""
@@ -74,10 +75,10 @@ class _LAS:
         cand &= power[sim.g_site] + extra <= sim.cap[sim.g_site]
         if not cand.any():
             return None
-        if cur >= 0 and cand[cur]:
-            return cur
         e_step = np.where(cand, sim.p_busy * sim.scale[j] / np.maximum(sim.thr[j], 1e-12), np.inf)
-        return int(np.argmin(e_step))
+        best = int(np.argmin(e_step))
+        # stay put unless moving saves more than `move_gain` of the energy per step
+        return cur if cur >= 0 and cand[cur] and e_step[cur] <= e_step[best] * (1 + self.move_gain) else best
 
     def schedule(self, sim: TrainingSim, now: float) -> tuple[dict[int, int], list[int] | None]:
         act = sim.active()
@@ -113,8 +114,8 @@ class EnergyAwareLAS(_LAS):
     name = "medhub"
     energy_aware = True
 
-    def __init__(self, slowdown: float = 0.3, round_s: float = 360.0):
-        self.slowdown, self.round_s = slowdown, round_s
+    def __init__(self, slowdown: float = 0.3, round_s: float = 360.0, move_gain: float = 0.1):
+        self.slowdown, self.round_s, self.move_gain = slowdown, round_s, move_gain
 
 
 TRAINING_POLICIES = {"fifo": FIFO, "gavel": GavelLAS, "medhub": EnergyAwareLAS}
