@@ -62,6 +62,7 @@ def _check_lake(settings: Settings, expected_ids: set[str]) -> None:
     files = ops.list_files(engine)
     engine.dispose()
     parquet = list(settings.lake_dir.rglob("*.parquet"))
+    assert not list(settings.staging_dir.glob("*.intent.json"))
     assert parquet and all(p.stem in committed for p in parquet), "a lake file of an unrecorded batch"
     ids = [r["id"] for r in lake_rows(settings, layout.FHIR)]
     assert len(ids) == len(set(ids)), "duplicate rows after resume"

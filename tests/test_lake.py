@@ -40,9 +40,12 @@ def test_recover_removes_unrecorded_batches_and_staging(settings: Settings) -> N
         w.add(FhirItem("f", patient("p2")))
         orphan, files, _ = w.commit()
         w.add(FhirItem("f", patient("p3")))  # staged, never committed
+        foreign = settings.lake_dir / "fhir" / "source=other" / "resource_type=Patient" / "x.parquet"
+        foreign.parent.mkdir(parents=True)
+        foreign.write_bytes(b"not ours")
         w.recover({kept})
         names = {p.stem for p in settings.lake_dir.rglob("*.parquet")}
-        assert names == {kept}
+        assert names == {kept, "x"}  # a file no intent names is never touched
         assert list(settings.staging_dir.iterdir()) == [w.stage] or not list(settings.staging_dir.iterdir())
         # the recovered writer forgets the orphan's rows: p2 is new again
         assert w.add(FhirItem("f", patient("p2"))) == ("Patient", True)

@@ -54,7 +54,7 @@ class Sink(Protocol):
     """Where gated items go (the lake writer implements it)."""
 
     def recover(self, committed: set[str]) -> None:
-        """Drop staged output and lake files of batches that were never recorded."""
+        """Drop staged output, and lake files of batches whose commit was never recorded."""
 
     def add(self, item: Item) -> tuple[str, bool]:
         """Stage one gated item; return its type label and whether it is new (False: duplicate)."""
@@ -64,6 +64,9 @@ class Sink(Protocol):
 
     def commit(self) -> tuple[str | None, list[str], int]:
         """Make everything staged visible; return (batch id or None if nothing, lake paths, rows)."""
+
+    def recorded(self, batch_id: str) -> None:
+        """The store has recorded the batch (the commit is complete)."""
 
     def abort(self) -> None:
         """Drop everything staged since the last commit."""
@@ -151,6 +154,8 @@ def run_batch(
         nonlocal pending_files, pending_q, last_commit
         batch_id, lake_files, rows = sink.commit()
         ops.record_commit(store, run_id, source, batch_id, lake_files, rows, pending_files, pending_q)
+        if batch_id is not None:
+            sink.recorded(batch_id)
         pending_files, pending_q = [], []
         last_commit = time.monotonic()
 

@@ -1,8 +1,9 @@
 """The lake writer: the sink that turns gated items into Parquet batches and content-addressed blobs.
 
 Everything is written under `settings.staging_dir/<batch>/` first and renamed into the lake by
-`commit()`; a batch's Parquet files are named `<batch>.parquet`, so recovery can tell which
-batch a lake file belongs to and delete those the metadata store never recorded.
+`commit()`, after an intent file listing those lake files is written; once the metadata store
+has recorded the batch the intent is dropped. Recovery removes the lake files of intents whose
+batch was never recorded, and nothing else (a lake is never swept against the store).
 Rows are buffered per partition and flushed as row groups of one open Parquet file per
 partition, so memory stays bounded while files stay large. One writer per hub at a time
 (an exclusive lock on `<home>/ingest.lock`).
@@ -37,6 +38,7 @@ from medhub.lake import layout
 
 FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
 _PATIENT_KEYS = ("subject", "patient", "beneficiary")
+_INTENT = ".intent.json"
 
 
 class LakeBusy(RuntimeError):
@@ -154,18 +156,23 @@ class LakeWriter:
         self._new_keys: dict[str, set[bytes]] = {}
 
     def recover(self, committed: set[str]) -> None:
-        """Sweep staging and delete lake Parquet files whose batch was never recorded."""
-        for d in self.staging_root.iterdir() if self.staging_root.exists() else []:
+        """Undo what a killed run left: lake files of batches whose commit was never recorded
+        (listed in their intent files), then everything else in staging."""
+        root = self.staging_root
+        for intent in sorted(root.glob(f"*{_INTENT}")) if root.exists() else []:
+            batch = intent.name.removesuffix(_INTENT)
+            if batch not in committed:
+                for rel in orjson.loads(intent.read_bytes()):
+                    (self.lake / rel).unlink(missing_ok=True)
+            intent.unlink()
+        for d in root.iterdir() if root.exists() else []:
             if d != self.stage:
                 shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
-        for kind in (layout.FHIR, layout.DICOM, layout.BIOSIGNAL):
-            root = self.lake / kind
-            if not root.exists():
-                continue
-            for f in root.rglob("*.parquet"):
-                if f.stem not in committed:
-                    f.unlink()
         self._keys.clear()
+
+    def recorded(self, batch_id: str) -> None:
+        """The store has recorded `batch_id`: its intent file is no longer needed."""
+        (self.staging_root / f"{batch_id}{_INTENT}").unlink(missing_ok=True)
 
     def abort(self) -> None:
         for p in self.parts.values():
@@ -200,16 +207,21 @@ class LakeWriter:
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dest)
+        moves = [(p.path, str(p.path.relative_to(self.stage))) for p in self.parts.values() if p.rows]
+        # The intent lists the lake files this batch is about to add, so that recovery can take
+        # them out again if the store never records the batch (and touches nothing else).
+        intent = self.staging_root / f"{self.batch_id}{_INTENT}"
+        with open(intent, "wb") as f:
+            f.write(orjson.dumps([rel for _, rel in moves]))
+            f.flush()
+            os.fsync(f.fileno())
         lake_files = []
-        for p in self.parts.values():
-            if not p.rows:
-                continue
-            rel = p.path.relative_to(self.stage)
+        for src, rel in moves:
             dest = self.lake / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(p.path, dest)
+            os.replace(src, dest)
             _fsync_dir(dest.parent)
-            lake_files.append(str(rel))
+            lake_files.append(rel)
         batch_id = self.batch_id
         shutil.rmtree(self.stage, ignore_errors=True)
         self._merge_keys()
