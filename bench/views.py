@@ -119,10 +119,17 @@ HANDWRITTEN = {
                json_extract_string(d, '$.valueQuantity.code') AS dbp_quantity_code,
                json_extract_string(d, '$.valueQuantity.unit') AS dbp_quantity_unit,
                json_extract_string(d, '$.valueQuantity.value') AS dbp_quantity_value
-        FROM (SELECT json, list_filter(comps, lambda c: json_extract_string(c, '$.code.coding[0].code') = '8480-6')[1] AS s,
-                     list_filter(comps, lambda c: json_extract_string(c, '$.code.coding[0].code') = '8462-4')[1] AS d
+        FROM (SELECT json,
+                     list_filter(comps, lambda c: len(list_filter(CAST(json_extract(c, '$.code.coding') AS JSON[]),
+                         lambda k: json_extract_string(k, '$.system') = 'http://loinc.org'
+                                   AND json_extract_string(k, '$.code') = '8480-6')) > 0)[1] AS s,
+                     list_filter(comps, lambda c: len(list_filter(CAST(json_extract(c, '$.code.coding') AS JSON[]),
+                         lambda k: json_extract_string(k, '$.system') = 'http://loinc.org'
+                                   AND json_extract_string(k, '$.code') = '8462-4')) > 0)[1] AS d
               FROM (SELECT json, CAST(json_extract(json, '$.component') AS JSON[]) AS comps FROM {src}
-                    WHERE json_extract_string(json, '$.code.coding[0].code') = '85354-9'))
+                    WHERE len(list_filter(CAST(json_extract(json, '$.code.coding') AS JSON[]),
+                          lambda k: json_extract_string(k, '$.system') = 'http://loinc.org'
+                                    AND json_extract_string(k, '$.code') = '85354-9')) > 0))
         WHERE s IS NOT NULL AND d IS NOT NULL""",
 }
 

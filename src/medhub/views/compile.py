@@ -176,7 +176,12 @@ def as_scalar(v: Val, typ: str | None, what: str) -> str:
         if typ is None or typ == v.type:
             return v.sql
         return f"TRY_CAST({v.sql} AS {_SCALAR_SQL.get(typ or '', 'VARCHAR')})"
-    return json_to(single_json(v, what), typ or v.type)
+    t = typ or v.type
+    if v.kind == "path" and len(v.keys) == 1 and v.single and t not in ("integer", "decimal", "boolean"):
+        # one step from a single node: read the string directly; only an array needs the slow path
+        s = f"json_extract_string({v.sql}, {json_key(v.keys[0])})"
+        return f"(CASE WHEN starts_with({s}, '[') THEN {json_to(single_json(v, what), t)} ELSE {s} END)"
+    return json_to(single_json(v, what), t)
 
 
 def as_bool(v: Val, what: str, strict: bool = False) -> str:
@@ -915,10 +920,14 @@ def compile_view(view: View, source_sql: str, mode: str = "auto") -> str:
     lateral joins); "auto" is lateral.
     """
     ctx = Ctx(node="r.resource", root="r.resource", row_index="CAST(0 AS BIGINT)", constants=view.constants)
-    conds = [f"r.resource_type = {q(view.resource)}"]
-    for i, w in enumerate(view.where):
-        conds.append(f"coalesce({as_bool(compile_expr(w, ctx), f'where[{i}]', strict=True)}, false)")
-    filtered = f"(SELECT r.resource FROM ({source_sql}) r WHERE {' AND '.join(conds)}) r"
+    typed = f"(SELECT r.resource FROM ({source_sql}) r WHERE r.resource_type = {q(view.resource)})"
+    conds = [as_bool(compile_expr(w, ctx), f"where[{i}]", strict=True) for i, w in enumerate(view.where)]
+    if conds:  # computed in a projection (where DuckDB shares common subexpressions), then filtered
+        tests = ", ".join(f"{c} AS w{i}" for i, c in enumerate(conds))
+        keep = " AND ".join(f"coalesce(w{i}, false)" for i in range(len(conds)))
+        filtered = f"(SELECT resource FROM (SELECT r.resource, {tests} FROM {typed} r) WHERE {keep}) r"
+    else:
+        filtered = f"{typed} r"
     if mode == "auto":
         mode = "lateral" if _has_repeat(view.select) or _has_union(view.select) else "unnest"
     if mode in ("list", "unnest") and _has_repeat(view.select):
