@@ -74,9 +74,10 @@ def read_ndjson(path: Path) -> Iterator[FhirItem | Rejected]:
                 yield FhirItem(name, res, lineno)
 
 
-def read_json(path: Path) -> Iterator[FhirItem | Rejected]:
+def read_json(path: Path, data: bytes | None = None) -> Iterator[FhirItem | Rejected]:
+    """Items of one JSON document; `data`, where given, is the file's content already read."""
     name = str(path)
-    size = path.stat().st_size
+    size = len(data) if data is not None else path.stat().st_size
     if size > MAX_JSON_BYTES:
         yield Rejected(
             name,
@@ -85,7 +86,7 @@ def read_json(path: Path) -> Iterator[FhirItem | Rejected]:
         )
         return
     try:
-        doc = orjson.loads(path.read_bytes())
+        doc = orjson.loads(data if data is not None else path.read_bytes())
     except orjson.JSONDecodeError as exc:
         yield Rejected(name, f"invalid JSON: {exc}")
         return

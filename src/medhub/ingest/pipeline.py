@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from medhub.ingest import detect
 from medhub.ingest.biosignal import read_edf, read_wfdb
 from medhub.ingest.dicom import read_dicom
-from medhub.ingest.fhir import read_json, read_ndjson
+from medhub.ingest.fhir import MAX_JSON_BYTES, read_json, read_ndjson
 from medhub.ingest.plan import Unit, plan
 from medhub.ingest.quarantine import keep_copy
 from medhub.ingest.records import Gate, HeldForReview, Item, Rejected
@@ -209,9 +209,15 @@ def _ingest_unit(
 ) -> tuple[list[ops.FileRecord], list[ops.QuarantineRecord]]:
     label = FORMAT_LABEL.get(unit.format, unit.format)
     all_paths = [unit.path, *unit.members]
+    data: bytes | None = None
     try:
-        hashes = [file_sha256(p) for p in all_paths]
         sizes = [p.stat().st_size for p in all_paths]
+        if unit.format == detect.JSON and sizes[0] <= MAX_JSON_BYTES:
+            data = unit.path.read_bytes()  # read once: hashed here, parsed by the reader
+            hashes = [hashlib.sha256(data).hexdigest()]
+        else:
+            hashes = [file_sha256(unit.path)]
+        hashes += [file_sha256(p) for p in unit.members]
     except OSError as exc:
         problem = Rejected(str(unit.path), f"cannot be read: {exc.strerror or exc}")
         summary.problems.append(problem)
@@ -250,10 +256,12 @@ def _ingest_unit(
         return records("quarantined"), quarantined
 
     accepted = 0
-    reader = READERS[unit.format]
     rejected = 0
-    for item in reader(unit.path):
-        if isinstance(item, Rejected):
+    new_by_type: Counter = Counter()
+    dup_by_type: Counter = Counter()
+    items = read_json(unit.path, data=data) if data is not None else READERS[unit.format](unit.path)
+    for item in items:
+        if type(item) is Rejected:
             quarantine(item)
             rejected += 1
             if rejected >= MAX_REJECTS_PER_FILE:
@@ -288,10 +296,14 @@ def _ingest_unit(
             continue
         type_label, new = sink.add(gated)
         if new:
-            summary.counts[type_label].accepted += 1
-            accepted += 1
+            new_by_type[type_label] += 1
         else:
-            summary.counts[type_label].duplicate += 1
+            dup_by_type[type_label] += 1
+    for type_label, n in new_by_type.items():
+        summary.counts[type_label].accepted += n
+        accepted += n
+    for type_label, n in dup_by_type.items():
+        summary.counts[type_label].duplicate += n
     status = "accepted" if not quarantined else ("partial" if accepted else "quarantined")
     if status == "quarantined":
         first = quarantined[0]
