@@ -264,3 +264,23 @@ def test_rt_references_resolve_after_remapping(settings: Settings) -> None:
     frame = s.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID
     observed = {str(i.ReferencedFrameOfReferenceUID) for i in s.StructureSetROISequence}
     assert observed == {str(frame)}  # the structure set's internal references still resolve
+
+
+def test_bad_values_are_emptied_not_passed(settings: Settings) -> None:
+    ds, _ = planted_dataset()
+    ds.StudyDate = "2024-13-45"  # not a DA: emptied, never passed unshifted
+    ds.AcquisitionDateTime = "garbage"
+    ds.PatientAge = "old"
+    out = roundtrip(deid_dataset(with_file_meta(ds), source_secrets(settings, "s"), Policy()))
+    assert out.StudyDate == "" and out.get("AcquisitionDateTime", "") == ""
+    assert "2024-13-45" not in str(out)
+
+
+def test_file_read_without_meta_gets_valid_meta(settings: Settings, tmp_path) -> None:  # noqa: ANN001
+    ds, _ = planted_dataset()
+    path = tmp_path / "raw.dcm"
+    ds.save_as(path, implicit_vr=True, little_endian=True)  # no preamble, no file meta
+    back = read_dicom(str(path))
+    out = roundtrip(deid_dataset(back, source_secrets(settings, "s"), Policy()))
+    assert out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID

@@ -261,3 +261,22 @@ def test_practitioner_and_related_person_stripped(settings: Settings) -> None:
     out = run(settings, rp)[0]
     assert "name" not in out and "telecom" not in out and "address" not in out
     assert out["patient"]["reference"] != f"Patient/{MRN}"
+
+
+def test_hostile_shapes_do_not_crash_or_leak(settings: Settings) -> None:
+    weird = {
+        "resourceType": "Patient",
+        "id": MRN,
+        "identifier": "900101-1234567",
+        "name": "홍길동",
+        "address": ["서울특별시 종로구"],
+        "birthDate": "garbage",
+        "note": "홍길동",
+        "extension": [{"url": "x", "valueHumanName": {"text": "홍길동"}}, "junk"],
+        "telecom": None,
+    }
+    out = run(settings, weird)[0]
+    text = json.dumps(out, ensure_ascii=False)
+    assert "홍길동" not in text and "900101-1234567" not in text and "birthDate" not in out
+    obs = {"resourceType": "Observation", "id": "o", "subject": "Patient/" + MRN, "effectiveDateTime": 2024}
+    assert MRN not in json.dumps(run(settings, obs)[0])

@@ -185,7 +185,10 @@ def _remap_uid(value: str, ctx: _Ctx) -> str:
     return ctx.secrets.uid(v)
 
 
-def _values(ds: Dataset, tag: int, raw: object = None) -> list[str]:
+_SINGLE = frozenset({"LT", "ST", "UT", "UR"})  # text VRs where a backslash is a character, not a separator
+
+
+def _values(ds: Dataset, tag: int, raw: object = None, vr: str = "") -> list[str]:
     """The element's values as strings. Plain ASCII raw values are decoded here, without pydicom's
     conversion of the element (most values are, and this is the engine's hot path); others (other
     character sets, already converted elements) go through pydicom."""
@@ -194,7 +197,9 @@ def _values(ds: Dataset, tag: int, raw: object = None) -> list[str]:
     if isinstance(value, bytes) and not isinstance(raw, DataElement):
         if value.isascii() and b"\x1b" not in value:
             text = value.decode("ascii").rstrip("\x00 ")
-            return text.split("\\") if text else []
+            if not text:
+                return []
+            return [text] if (vr or getattr(raw, "VR", "")) in _SINGLE else text.split("\\")
         value = ds[tag].value
     if value is None or value == "":
         return []
@@ -234,7 +239,7 @@ def _set(ds: Dataset, tag: int, vr: str, values: list[str] | str | None, old: ob
 
 def _map(ds: Dataset, tag: int, vr: str, fn, raw: object = None) -> bool:  # noqa: ANN001 - fn: str -> str
     """Apply fn to each value; write back only when something changed. Returns whether it did."""
-    old = _values(ds, tag, raw)
+    old = _values(ds, tag, raw, vr)
     if not old:
         return False
     new = [x for x in (fn(v) for v in old) if x is not None]
@@ -297,7 +302,7 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
                 ds[tag] = raw  # nothing inside changed: the bytes as read, which write fastest
         return
     if action == "Z":
-        old = _values(ds, tag, raw)
+        old = _values(ds, tag, raw, vr)
         if tag in _PSEUDO_Z and old:
             kind, length = _PSEUDO_Z[tag]
             _set(ds, tag, vr, ctx.secrets.pseudonym("\\".join(old), kind, length).upper(), raw)
@@ -312,7 +317,7 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
         return
     if vr in ("DA", "DT") and (action == "C" or (action in ("D", "T") and ctx.policy.shift_dates)):
         fn = shift_da if vr == "DA" else shift_dt
-        old = _values(ds, tag, raw)
+        old = _values(ds, tag, raw, vr)
         if old:
             new = [x for x in (fn(v, ctx.shift) for v in old) if x is not None]
             _set(ds, tag, vr, new or None, raw)

@@ -312,11 +312,12 @@ def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
         if kind is None:
             kind = _kind(k)
         tv = type(v)
-        if tv is str:
-            if kind != _PLAIN or "Patient/" in v:
-                node[k] = _string(kind, v, ctx)
-        elif kind == _IDENT:
-            node[k] = _identifiers(v, ctx)
+        if kind == _IDENT:
+            ids = _identifiers(v, ctx)
+            if ids:
+                node[k] = ids
+            else:
+                del node[k]
         elif kind == _NOTE:
             if ctx.policy.fhir_notes == "clean" and tv is list:
                 node[k] = [_note(n, ctx) for n in v if isinstance(n, dict)]
@@ -324,6 +325,9 @@ def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
                 del node[k]
         elif kind == _DROP:
             del node[k]
+        elif tv is str:
+            if kind != _PLAIN or "Patient/" in v:
+                node[k] = _string(kind, v, ctx)
         elif kind == _SKIP:
             continue
         elif tv is dict:
