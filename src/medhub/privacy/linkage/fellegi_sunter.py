@@ -179,7 +179,7 @@ class FSModel:
         return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
 
 
-def _patterns(levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def agreement_patterns(levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct agreement patterns (rows; -1 unknown), their counts, and each pair's pattern index."""
     names = list(FIELDS)
     code = np.zeros(len(levels[names[0]]), dtype=np.int64)
@@ -195,14 +195,23 @@ def _patterns(levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
     return pats, counts, inverse
 
 
-def _pair_agreement_rate(left: pd.DataFrame, right: pd.DataFrame, name: str) -> tuple[float, float]:
-    """(pairs agreeing on token `name`, pairs where both have it) over ALL left x right pairs, from counts."""
-    lc = pd.Series(left[name].to_numpy()).value_counts()
-    rc = pd.Series(right[name].to_numpy()).value_counts()
-    lc = lc[lc.index != 0]
-    rc = rc[rc.index != 0]
-    agree = float((lc * rc.reindex(lc.index, fill_value=0)).sum())
-    return agree, float(lc.sum()) * float(rc.sum())
+class AgreementCounts:
+    """Pairs agreeing on a token over ALL left x right pairs, from value counts (cached per token)."""
+
+    def __init__(self, left: pd.DataFrame, right: pd.DataFrame) -> None:
+        self.left, self.right = left, right
+        self._cache: dict[str, tuple[float, float]] = {}
+
+    def __call__(self, name: str) -> tuple[float, float]:
+        """(pairs agreeing on token `name`, pairs where both records have it)."""
+        if name not in self._cache:
+            lc = pd.Series(self.left[name].to_numpy()).value_counts(sort=False)
+            rc = pd.Series(self.right[name].to_numpy()).value_counts(sort=False)
+            lc = lc[lc.index != 0]
+            rc = rc[rc.index != 0]
+            agree = float((lc * rc.reindex(lc.index, fill_value=0)).sum())
+            self._cache[name] = (agree, float(lc.sum()) * float(rc.sum()))
+        return self._cache[name]
 
 
 def estimate_u(
@@ -212,6 +221,7 @@ def estimate_u(
     min_pairs: int = 50,
     model: FSModel | None = None,
     n_pairs: float = 0.0,
+    counts: AgreementCounts | None = None,
 ) -> dict[str, np.ndarray]:
     """u: the chance that two different people agree, per field and level (fixed during EM).
 
@@ -221,6 +231,7 @@ def estimate_u(
     different people); the public starting values stand in where too few such pairs exist.
     """
     u = {f: np.asarray(INITIAL_U[f], float).copy() for f in FIELDS}
+    pairs_agreeing = counts or AgreementCounts(left, right)
     # no level is rarer among different people than half a pair in all of them
     tiny = 0.5 / max(n_pairs, float(len(left)) * float(len(right)), 1.0)
 
@@ -229,7 +240,7 @@ def estimate_u(
     n_match = model.lam * n_pairs if model is not None else 0.0
 
     def rate(name: str, m_agree: float = 0.0) -> float:
-        agree, total = _pair_agreement_rate(left, right, name)
+        agree, total = pairs_agreeing(name)
         if not total:
             return 0.0
         return max(agree - n_match * m_agree, 0.0) / max(total - n_match, 1.0)
@@ -238,15 +249,15 @@ def estimate_u(
         return float(model.m[f][level]) if model is not None else 0.0
 
     r_exact = rate("rrn", m_of("rrn", 3))
-    exact_pairs, total = _pair_agreement_rate(left, right, "rrn")
+    exact_pairs, total = pairs_agreeing("rrn")
 
     def beyond_exact(tokens: tuple[str, ...]) -> float:
-        return sum(max(_pair_agreement_rate(left, right, t)[0] - exact_pairs, 0.0) for t in tokens)
+        return sum(max(pairs_agreeing(t)[0] - exact_pairs, 0.0) for t in tokens)
 
     typo_pairs = beyond_exact(("rrn_no_a", "rrn_no_b", "rrn_no_c"))
     r_typo = max(typo_pairs - n_match * m_of("rrn", 2), 0.0) / max(total - n_match, 1.0) if total else 0.0
     # level 1 keeps the birth date: count it among pairs born the same day (the dob field carries the rest)
-    dob_pairs = _pair_agreement_rate(left, right, "dob")[0]
+    dob_pairs = pairs_agreeing("dob")[0]
     dob_typo_pairs = beyond_exact(("rrn_dob_b", "rrn_dob_c"))
     r_dob_typo = max(dob_typo_pairs - n_match * m_of("rrn", 1), 0.0) / max(dob_pairs - n_match, 1.0)
     r_dob_typo = min(r_dob_typo, 0.5) if dob_typo_pairs else 0.0
@@ -280,8 +291,8 @@ def estimate_u(
                 u[f] = cnt / cnt.sum()
     res = u["residence"].copy()
     res[3] = max(a, tiny)
-    hp_agree, hp_total = _pair_agreement_rate(left, right, HOUSE_POSTCODE)
-    ad_agree = _pair_agreement_rate(left, right, "address")[0]
+    hp_agree, hp_total = pairs_agreeing(HOUSE_POSTCODE)
+    ad_agree = pairs_agreeing("address")[0]
     hp_only = max(hp_agree - ad_agree - n_match * m_of("residence", 2), 0.0)
     res[2] = max(hp_only / max(hp_total - n_match, 1.0), tiny) if hp_total else tiny
     res[1] = max(res[1], tiny)
@@ -296,6 +307,7 @@ def fit_em(
     n_pairs: float,
     max_iter: int = 200,
     tol: float = 1e-6,
+    patterns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> FSModel:
     """Estimate m and lambda (the share of matches among ALL n_pairs pairs) by EM, u held fixed.
 
@@ -303,7 +315,7 @@ def fit_em(
     Works on the counts of distinct agreement patterns, so it costs little for millions of pairs.
     """
     names = list(FIELDS)
-    pats, counts, _ = _patterns(levels)
+    pats, counts, _ = patterns if patterns is not None else agreement_patterns(levels)
     counts = counts.astype(float)
     m = {f: np.asarray(INITIAL_M[f], float) for f in names}
     lam = min(0.5 * counts.sum() / n_pairs, 0.5)

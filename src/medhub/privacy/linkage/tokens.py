@@ -18,7 +18,10 @@ anchor, their "field+anchor" tokens agree exactly when the field agrees.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hmac
+import itertools
+import multiprocessing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -66,7 +69,7 @@ NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written t
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
 # to the birth date, so that names one typo apart agree: DEL_SLOTS tokens per name, padded with
-# keyed random values so that the count does not give the length away.
+# random values (and shuffled) so that neither the count nor the order gives the length away.
 DEL_SLOTS = 14
 DEL_NAMES = ("surname_del", "given_del")
 DEL_COLUMNS = tuple(f"{n}+dob_swap#{i}" for n in DEL_NAMES for i in range(DEL_SLOTS))
@@ -239,13 +242,12 @@ def _deletions(s: str) -> list[str]:
 
 def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = len(cols["dob_swap"])
-    seed = int.from_bytes(hmac.digest(key, b"deletion-padding", "sha256")[:8], "little")
     out: dict[str, np.ndarray] = {}
     for name, src in (("surname_del", "surname_latin"), ("given_del", "given_latin")):
         rows = [i for i in range(n) if cols[src][i] and cols["dob_swap"][i]]
         slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
         if rows:
-            rng = np.random.default_rng([seed, len(name)])
+            rng = np.random.default_rng()  # fresh OS entropy: padding must never repeat across tables
             slots[rows] = rng.integers(1, 2**63, size=(len(rows), DEL_SLOTS), dtype=np.uint64)
             flat_rows, flat_vals = [], []
             for i in rows:
@@ -272,12 +274,14 @@ def tokenize(
     id_column: str | None = None,
     mapping: Mapping[str, str] | None = None,
     with_rrn: bool = True,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Token table for `records`: column `record_id` plus one uint64 column per name in TOKEN_NAMES.
 
     `mapping` renames the source's columns to INPUT_FIELDS ({"surname": "family_name_roman"}).
     `id_column` names the record's local id (default: the row number). With `with_rrn=False`
     the RRN is ignored. No input value, normalized or not, is copied into the output.
+    `workers` > 1 tokenizes chunks of rows in that many processes (worth it from ~50k rows).
     """
     if mapping:
         unknown = sorted(set(mapping.values()) - set(INPUT_FIELDS))
@@ -298,5 +302,25 @@ def tokenize(
         ids = records[id_column].astype(str).tolist()
     else:
         ids = [str(i) for i in range(len(records))]
+    records = records[[c for c in INPUT_FIELDS if c in records.columns]].reset_index(drop=True)
+    if workers > 1 and len(records) >= 2 * _MIN_CHUNK:
+        bounds = np.linspace(0, len(records), workers + 1).astype(int)
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            parts = pool.map(
+                _tokenize_chunk,
+                [records.iloc[a:b] for a, b in itertools.pairwise(bounds)],
+                [ids[a:b] for a, b in itertools.pairwise(bounds)],
+                [key] * workers,
+                [with_rrn] * workers,
+            )
+            return pd.concat(list(parts), ignore_index=True)
+    return _tokenize_chunk(records, ids, key, with_rrn)
+
+
+_MIN_CHUNK = 10_000
+
+
+def _tokenize_chunk(records: pd.DataFrame, ids: list[str], key: bytes, with_rrn: bool) -> pd.DataFrame:
     norm = normalized_fields(records.reset_index(drop=True), with_rrn=with_rrn)
     return tokenize_normalized(norm, key, ids)

@@ -25,7 +25,14 @@ import numpy as np
 import pandas as pd
 
 from medhub.privacy.linkage import custodian
-from medhub.privacy.linkage.fellegi_sunter import FSModel, comparison_levels, estimate_u, fit_em
+from medhub.privacy.linkage.fellegi_sunter import (
+    AgreementCounts,
+    FSModel,
+    agreement_patterns,
+    comparison_levels,
+    estimate_u,
+    fit_em,
+)
 from medhub.privacy.linkage.tokens import HOUSE_POSTCODE, NAME_POSTCODE, TOKEN_NAMES
 
 BLOCKING_TOKENS = (
@@ -74,8 +81,8 @@ def candidate_pairs(
         rk = right[name].to_numpy()
         lf = pd.DataFrame({"k": lk, "li": np.arange(len(lk))})[lk != 0]
         rf = pd.DataFrame({"k": rk, "ri": np.arange(len(rk))})[rk != 0]
-        lc = lf["k"].value_counts()
-        rc = rf["k"].value_counts()
+        lc = lf["k"].value_counts(sort=False)
+        rc = rf["k"].value_counts(sort=False)
         sizes = lc.mul(rc, fill_value=0)
         big = sizes.index[sizes > max_block_pairs]
         if len(big):
@@ -85,7 +92,10 @@ def candidate_pairs(
         codes.append(j["li"].to_numpy(np.int64) * n_right + j["ri"].to_numpy(np.int64))
     if not codes:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    allc = np.unique(np.concatenate(codes))
+    allc = np.concatenate(codes)
+    allc.sort()
+    if len(allc):
+        allc = allc[np.concatenate(([True], allc[1:] != allc[:-1]))]
     return allc // n_right, allc % n_right
 
 
@@ -139,9 +149,11 @@ def link_tables(
     levels = comparison_levels(left, right, li, ri)
     n_pairs = float(len(left)) * float(len(right))
     model = None
+    counts = AgreementCounts(left, right)
+    patterns = agreement_patterns(levels)
     for _ in range(3):  # u counted over all pairs includes the matches; take them out and refit
-        u = estimate_u(left, right, levels, model=model, n_pairs=n_pairs)
-        model = fit_em(levels, u, n_pairs)
+        u = estimate_u(left, right, levels, model=model, n_pairs=n_pairs, counts=counts)
+        model = fit_em(levels, u, n_pairs, patterns=patterns)
     weight = model.log2_bayes_factor(levels)
     prob = model.match_probability(levels)
     # Stage 1: exact agreement on the strong token (an RRN that appears once on each side).
