@@ -6,6 +6,7 @@ Validation: the file parses, carries SOPInstanceUID and PatientID, and its pixel
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,16 +53,17 @@ def _pixel_problem(ds: pydicom.Dataset) -> str | None:
     return None
 
 
-def read_dicom(path: Path) -> Iterator[DicomItem | Rejected]:
+def read_dicom(path: Path, data: bytes | None = None) -> Iterator[DicomItem | Rejected]:
+    """One item for the file; `data`, where given, is the file's content already read."""
     name = str(path)
-    size = path.stat().st_size
+    size = len(data) if data is not None else path.stat().st_size
     if size > MAX_DICOM_BYTES:
         yield Rejected(name, f"DICOM file of {size} bytes exceeds the {MAX_DICOM_BYTES} byte limit")
         return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, force=True)
+            ds = pydicom.dcmread(io.BytesIO(data) if data is not None else path, force=True)
     except InvalidDicomError as exc:
         yield Rejected(name, f"not a valid DICOM file: {exc}")
         return

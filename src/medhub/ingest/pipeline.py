@@ -32,6 +32,7 @@ from medhub.ingest.records import Gate, HeldForReview, Item, Rejected
 from medhub.store import ops
 
 MAX_REJECTS_PER_FILE = 100  # a file this broken is not read to the end
+READ_ONCE_BYTES = 64 * 1024 * 1024  # DICOM files up to this size are read once (hashed, then parsed)
 
 READERS = {
     detect.NDJSON: read_ndjson,
@@ -212,7 +213,9 @@ def _ingest_unit(
     data: bytes | None = None
     try:
         sizes = [p.stat().st_size for p in all_paths]
-        if unit.format == detect.JSON and sizes[0] <= MAX_JSON_BYTES:
+        if (unit.format == detect.JSON and sizes[0] <= MAX_JSON_BYTES) or (
+            unit.format == detect.DICOM and sizes[0] <= READ_ONCE_BYTES
+        ):
             data = unit.path.read_bytes()  # read once: hashed here, parsed by the reader
             hashes = [hashlib.sha256(data).hexdigest()]
         else:
@@ -259,7 +262,10 @@ def _ingest_unit(
     rejected = 0
     new_by_type: Counter = Counter()
     dup_by_type: Counter = Counter()
-    items = read_json(unit.path, data=data) if data is not None else READERS[unit.format](unit.path)
+    if data is not None:
+        items = (read_json if unit.format == detect.JSON else read_dicom)(unit.path, data=data)
+    else:
+        items = READERS[unit.format](unit.path)
     for item in items:
         if type(item) is Rejected:
             quarantine(item)
