@@ -7,14 +7,13 @@ medhub catalog [--json]
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from medhub.config import load_settings
 
@@ -46,26 +45,7 @@ def ingest(
     from medhub.lake.intake import ingest_paths
 
     settings = load_settings()
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[file]}"),
-        console=console,
-        transient=False,
-        disable=json_out or not sys.stderr.isatty(),
-    ) as bar:
-        task = bar.add_task(f"ingest {source}", total=None, file="")
-
-        def progress(event: str, payload: object) -> None:
-            if event == "start":
-                bar.update(task, total=int(payload))  # type: ignore[arg-type]
-            elif event == "advance":
-                bar.update(task, advance=1, file=Path(str(payload)).name[-40:])
-
-        summary = ingest_paths(settings, source, paths, progress=progress, commit_seconds=commit_seconds)
+    summary = ingest_paths(settings, source, paths, progress=not json_out, commit_seconds=commit_seconds)
     if json_out:
         typer.echo(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
         return
@@ -73,7 +53,7 @@ def ingest(
     out.print(summary_table([summary]))
     for p in summary.problems[:20]:
         where = f"{p.source_file}" + (f":{p.line}" if p.line else "")
-        out.print(f"[yellow]quarantined[/yellow] {where}: {p.reason}", soft_wrap=True)
+        out.print(Text.assemble(("quarantined ", "yellow"), f"{where}: {p.reason}"), soft_wrap=True)
     if len(summary.problems) > 20:
         out.print(f"... and {len(summary.problems) - 20} more (medhub quarantine list)")
 

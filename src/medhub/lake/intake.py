@@ -10,6 +10,7 @@ from pathlib import Path
 
 from medhub.config import Settings
 from medhub.ingest.pipeline import Progress, RunSummary, run_batch
+from medhub.ingest.progress import progress_bar
 from medhub.ingest.records import Gate
 from medhub.lake.writer import LakeWriter
 from medhub.store import open_store
@@ -27,12 +28,27 @@ def ingest_paths(
     source: str,
     paths: Iterable[Path | str],
     gate: Gate | None = None,
-    progress: Progress | None = None,
+    progress: bool | Progress | None = True,
     *,
     commit_bytes: int = 256 * 1024 * 1024,
     commit_seconds: float = 30.0,
 ) -> RunSummary:
-    """Ingest `paths` for `source` into the lake of `settings` (gate=None: the hub's privacy gate)."""
+    """Ingest `paths` for `source` into the lake of `settings` (gate=None: the hub's privacy gate).
+
+    progress: True shows a progress bar on a terminal; a callable receives ("start", n) and
+    ("advance", path) events; False or None shows nothing."""
+    if progress is True:
+        with progress_bar(f"ingest {source}") as callback:
+            return ingest_paths(
+                settings,
+                source,
+                paths,
+                gate,
+                callback,
+                commit_bytes=commit_bytes,
+                commit_seconds=commit_seconds,
+            )
+    progress = progress or None
     settings.ensure_dirs()
     engine = open_store(settings.database_url)
     try:
