@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from medhub.views import fhirpath as fp
@@ -862,6 +863,30 @@ def _plan_walk(sel: Select, ctx: Ctx, null_flag: str | None, cid: int, plan: _Pl
         _plan_walk(sub, ctx, null_flag, cid, plan)
 
 
+_ROOT_EXTRACT = re.compile(r"json_extract(_string)?\(r\.resource, ('(?:[^']|'')*')\)")
+
+
+def _share_root_extracts(texts: list[str]):  # noqa: ANN202 - (sql, rewrite) or None
+    """Read every top-level path of the resource in one json_extract call (one parse of the document)
+    and rewrite the expressions to pick from that list."""
+    paths: list[str] = []
+    for t in texts:
+        for m in _ROOT_EXTRACT.finditer(t):
+            if "[*]" not in m.group(2) and m.group(2) not in paths:
+                paths.append(m.group(2))
+    if len(paths) < 2:
+        return None
+    index = {p: i + 1 for i, p in enumerate(paths)}
+
+    def one(m: re.Match) -> str:
+        if m.group(2) not in index:
+            return m.group(0)
+        got = f"_k[{index[m.group(2)]}]"
+        return f"json_extract_string({got}, '$')" if m.group(1) else got
+
+    return f"json_extract(r.resource, [{', '.join(paths)}])", lambda t: _ROOT_EXTRACT.sub(one, t)
+
+
 def _stage_query(view: View, ctx: Ctx, filtered: str) -> str:
     """Hand-written-query shape: compute what each context needs, unnest one iteration at a time,
     carry only the live columns (the resource is dropped as soon as nothing reads it)."""
@@ -888,10 +913,17 @@ def _stage_query(view: View, ctx: Ctx, filtered: str) -> str:
     def emit(sql: str, live: list[str], cid: int, consumed: list[str]) -> tuple[str, list[str]]:
         """Projections for context `cid` over `sql`: its pre-values, then its columns and child lists."""
         pre = [f"{e} AS {a}" for a, e in plan.pre.get(cid, [])]
+        items = context_items(cid)
+        if cid == 0:
+            shared = _share_root_extracts(pre + items)
+            if shared is not None:
+                extract, rewrite = shared
+                sql = f"SELECT {', '.join(live + [extract + ' AS _k'])} FROM ({sql}) r"
+                live, consumed = live + ["_k"], consumed + ["_k"]
+                pre, items = [rewrite(p) for p in pre], [rewrite(i) for i in items]
         if pre:
             sql = f"SELECT {', '.join(live + pre)} FROM ({sql}) r"
             live = live + names(pre)
-        items = context_items(cid)
         keep = [c for c in live if c not in consumed and c not in names(pre)]
         sql = f"SELECT {', '.join(keep + items)} FROM ({sql}) r"
         return sql, keep + names(items)
