@@ -608,6 +608,45 @@ def report(title: str, rows: list[dict]) -> None:
             print(f"\n{r['tool']} invalid outputs: {top}")
 
 
+def fhir_gate_cost(bundles: int) -> None:
+    """The gate's cost on FHIR (for ingestion's budget): CPU time per resource of the Synthea sample,
+    de-identification against a bare orjson parse of the same bundles."""
+    import tarfile
+
+    import orjson
+
+    from medhub.privacy.deid.fhir import PatientIndex, deid_resource
+
+    tar_path = shared_path("data", "synthea", "synthea-r4-250-patients-bundles.tar.gz")
+    if tar_path is None:
+        print("\n../shared/data/synthea is absent: FHIR gate cost skipped")
+        return
+    raw: list[bytes] = []
+    with tarfile.open(tar_path) as tar:
+        for member in tar:
+            if member.isfile() and member.name.endswith(".json") and len(raw) < bundles:
+                fh = tar.extractfile(member)
+                if fh is not None:
+                    raw.append(fh.read())
+    t0 = time.process_time()
+    parsed = [orjson.loads(b) for b in raw]
+    parse_s = time.process_time() - t0
+    resources = [
+        e["resource"] for b in parsed for e in b.get("entry", []) if isinstance(e.get("resource"), dict)
+    ]
+    with tempfile.TemporaryDirectory() as keys:
+        secrets, index, policy = SourceSecrets(KeyStore(Path(keys)), "bench"), PatientIndex(), Policy()
+        t0 = time.process_time()
+        for r in resources:
+            deid_resource(r, secrets, policy, index)
+        deid_s = time.process_time() - t0
+    n = len(resources)
+    print(f"\n## FHIR gate cost (Synthea sample, {len(raw)} bundles, {n} resources)\n")
+    print("| step | CPU us per resource |\n|---|---|")
+    print(f"| orjson parse (bare) | {1e6 * parse_s / n:.1f} |")
+    print(f"| medhub FHIR de-identification | {1e6 * deid_s / n:.1f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small corpus (40 files, 256x256)")
@@ -641,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
             struth = shared_corpus(shared)
             srows = evaluate(shared, struth, work / "out-shared", repeat)
             report(f"../shared/data/dicom, {len(struth)} files", srows)
+        fhir_gate_cost(10 if args.quick else 60)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
