@@ -280,3 +280,19 @@ def test_hostile_shapes_do_not_crash_or_leak(settings: Settings) -> None:
     assert "홍길동" not in text and "900101-1234567" not in text and "birthDate" not in out
     obs = {"resourceType": "Observation", "id": "o", "subject": "Patient/" + MRN, "effectiveDateTime": 2024}
     assert MRN not in json.dumps(run(settings, obs)[0])
+
+
+def test_provenance_dates_follow_their_patient(settings: Settings) -> None:
+    shift = source_secrets(settings, "hosp-a").shift_days(MRN)
+    prov = {
+        "resourceType": "Provenance",
+        "id": "pv",
+        "target": [{"reference": "Encounter/e1"}, {"reference": f"Patient/{MRN}"}],
+        "recorded": "2024-03-01T10:00:00+09:00",
+    }
+    out = run(settings, prov)[0]
+    assert (
+        datetime.fromisoformat("2024-03-01T10:00:00+09:00") - datetime.fromisoformat(out["recorded"])
+    ).days == -shift
+    org = {"resourceType": "Organization", "id": "org", "meta": {"lastUpdated": "2024-03-01T00:00:00Z"}}
+    assert run(settings, org)[0]["meta"]["lastUpdated"] == "2024-03-01T00:00:00Z"  # about no patient

@@ -132,15 +132,26 @@ def patient_matcher(patient: dict[str, Any]) -> Matcher:
     return Matcher(names, ids, others)
 
 
+_PATIENT_KEYS = ("subject", "patient", "beneficiary", "individual", "for", "focus", "target", "member")
+
+
 def _patient_of(resource: dict[str, Any]) -> str | None:
+    """The local id of the patient a resource is about: its own id for a Patient, else the first
+    Patient reference among the usual elements (Provenance.target and Group.member included). A
+    resource about no patient (Organization, Practitioner, Medication...) has no date shift."""
     if resource.get("resourceType") == "Patient":
         return str(resource.get("id") or "") or None
-    for k in ("subject", "patient", "beneficiary", "individual"):
-        ref = resource.get(k)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            m = _PATIENT_REF.search(ref["reference"])
-            if m:
-                return m.group(1)
+    for k in _PATIENT_KEYS:
+        refs = resource.get(k)
+        for ref in refs if isinstance(refs, list) else (refs,):
+            if isinstance(ref, dict):
+                target = ref.get("reference")
+                if not isinstance(target, str) and isinstance(ref.get("entity"), dict):
+                    target = ref["entity"].get("reference")  # Group.member.entity
+                if isinstance(target, str) and "Patient/" in target:
+                    m = _PATIENT_REF.search(target)
+                    if m:
+                        return m.group(1)
     return None
 
 
