@@ -94,13 +94,18 @@ class TrainingComparison:
 
 
 def compare_training(
-    fleet: Fleet, jobs: list[TrainingJob], policies: list[str] | None = None
+    fleet: Fleet,
+    jobs: list[TrainingJob],
+    policies: list[str] | None = None,
+    *,
+    horizon_over: list[str] | None = None,
 ) -> TrainingComparison:
-    """Every training policy on `jobs`; energy is measured up to the latest makespan among them
-    (equal completion time), so a policy that finishes early still pays for what it leaves awake."""
+    """Every training policy on `jobs`; energy is measured up to the latest makespan among the policies
+    in `horizon_over` (default: all), i.e. at equal completion time: a policy that finishes early still
+    pays for what it leaves awake. A policy that finishes later than that is measured to its own end."""
     names = policies or list(TRAINING_POLICIES)
     first = {p: simulate_training(fleet, jobs, training_policy(p)) for p in names}
-    horizon = max(r.makespan_s for r in first.values())
+    horizon = max(first[p].makespan_s for p in (horizon_over or names))
     results = {p: simulate_training(fleet, jobs, training_policy(p), horizon=horizon) for p in names}
     return TrainingComparison(results, horizon)
 

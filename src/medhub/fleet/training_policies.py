@@ -1,8 +1,9 @@
 """Training scheduling policies behind one interface (`TrainingPolicy` in training_sim.py).
 
 - `fifo`: first-fit FIFO, as Kubernetes' default scheduler places a gang (with a coscheduling plugin):
-  jobs in arrival order, each on the first device group in fleet order with enough free devices; the
-  first job that does not fit blocks the rest; no preemption; everything stays on.
+  jobs in arrival order, each on the first device group in fleet order with enough free devices; a job
+  that does not fit waits while later ones are tried; no preemption; everything stays on.
+  `fifo-strict`: the same, but the first job that does not fit blocks the rest (Gavel's FIFO baseline).
 - `gavel`: Gavel-style heterogeneity-aware least-attained-service (LAS): every round (6 min), jobs in
   order of device-seconds received so far each take the free group where they run fastest; jobs can be
   preempted at round boundaries. Everything stays on. (A greedy stand-in for Gavel's per-round LP.)
@@ -24,8 +25,16 @@ def _quota(sim: TrainingSim) -> dict[str, int | None]:
 
 
 class FIFO:
+    """First-fit in arrival order. Like Kubernetes' default scheduler, a job that does not fit is set
+    aside and later ones are tried (`strict=True`: it blocks them, as in Gavel's FIFO baseline)."""
+
     name = "fifo"
     round_s = None
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        if strict:
+            self.name = "fifo-strict"
 
     def schedule(self, sim: TrainingSim, now: float) -> tuple[dict[int, int], list[int] | None]:
         plan = {int(j): int(sim.alloc[j]) for j in np.flatnonzero(sim.alloc >= 0)}
@@ -41,7 +50,9 @@ class FIFO:
             o = sim.jobs[j].owner
             q = quota.get(o)
             if q is not None and used.get(o, 0) + sim.scale[j] > q:
-                break
+                if self.strict:
+                    break
+                continue
             for g in range(len(sim.groups)):
                 if sim.thr[j, g] > 0 and free[g] >= sim.scale[j]:
                     plan[int(j)] = g
@@ -49,7 +60,8 @@ class FIFO:
                     used[o] = used.get(o, 0) + int(sim.scale[j])
                     break
             else:
-                break
+                if self.strict:
+                    break
         return plan, None
 
 
@@ -118,7 +130,12 @@ class EnergyAwareLAS(_LAS):
         self.slowdown, self.round_s, self.move_gain = slowdown, round_s, move_gain
 
 
-TRAINING_POLICIES = {"fifo": FIFO, "gavel": GavelLAS, "medhub": EnergyAwareLAS}
+TRAINING_POLICIES = {
+    "fifo": FIFO,
+    "fifo-strict": lambda: FIFO(strict=True),
+    "gavel": GavelLAS,
+    "medhub": EnergyAwareLAS,
+}
 
 
 def training_policy(name: str):
