@@ -66,4 +66,8 @@ def plan(paths: Iterable[Path | str]) -> list[Unit]:
     units = [u for u in units if u.path not in claimed]
     for f in missing_files:
         units.append(Unit(f, detect.UNKNOWN, "file does not exist"))
+    # Patients first: the gate cleans a resource's free text against its patient's identifiers, so
+    # it must have seen the Patient before the resources about it. Bulk Data names each NDJSON
+    # file by its resource type; the sort is stable, so the rest keep their order.
+    units.sort(key=lambda u: not (u.format == detect.NDJSON and u.path.name.startswith("Patient")))
     return units

@@ -105,6 +105,9 @@ class PatientIndex:
 
 
 _EMPTY = Matcher()
+# The matcher of a resource whose Patient this source has not sent (yet): its free text cannot be
+# checked against the patient's identifiers, so it is dropped rather than passed unchecked.
+_UNCHECKED = Matcher()
 
 
 def patient_matcher(patient: dict[str, Any]) -> Matcher:
@@ -177,7 +180,8 @@ def deid_resource(
         if index is not None and local:
             index.add(local, matcher)
     else:
-        matcher = (index.get(local) if index is not None else None) or _EMPTY
+        known = index.get(local) if index is not None else None
+        matcher = known or (_UNCHECKED if local and index is not None else _EMPTY)
     shift = secrets.shift_days(local) if (local and policy.shift_dates) else 0
     ctx = _Ctx(secrets, policy, shift, matcher)
     resource.pop("text", None)  # narrative
@@ -313,7 +317,9 @@ def _string(kind: int, value: str, ctx: _Ctx) -> str:
 
 def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
     """De-identify a dict in place (the hot path of FHIR ingestion: one pass, no copies)."""
-    if "reference" in node:
+    # A display outside a Coding is a Reference's (or an Identifier's assigner's) display: free
+    # text naming a person or an organization. Codings (with code or system) name concepts.
+    if "display" in node and ("reference" in node or ("code" not in node and "system" not in node)):
         node.pop("display", None)
     if "contentType" in node and "data" in node:  # an Attachment with inline content
         node.pop("data", None)
@@ -337,7 +343,9 @@ def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
         elif kind == _DROP:
             del node[k]
         elif tv is str:
-            if kind != _PLAIN or "Patient/" in v:
+            if kind == _TEXT and ctx.matcher is _UNCHECKED:
+                del node[k]
+            elif kind != _PLAIN or "Patient/" in v:
                 node[k] = _string(kind, v, ctx)
         elif kind == _SKIP:
             continue
@@ -353,7 +361,9 @@ def _walk_list(items: list[Any], kind: int, ctx: _Ctx) -> None:
         if tx is dict:
             _walk(x, ctx)
         elif tx is str:
-            if kind != _PLAIN or "Patient/" in x:
+            if kind == _TEXT and ctx.matcher is _UNCHECKED:
+                items[i] = ""
+            elif kind != _PLAIN or "Patient/" in x:
                 items[i] = _string(kind, x, ctx)
         elif tx is list:
             _walk_list(x, kind, ctx)
