@@ -73,7 +73,6 @@ _KEEP_UID_TAGS = frozenset(
         0x00080118,  # Mapping Resource UID
         0x00041510,  # Referenced SOP Class UID in File
         0x00041512,  # Referenced Transfer Syntax UID in File
-        0x00400E01,  # HL7 Instance Identifier is text, kept here for clarity
     }
 )
 _STANDARD_ROOTS = ("1.2.840.10008.",)
@@ -82,7 +81,8 @@ _STANDARD_ROOTS = ("1.2.840.10008.",)
 _PSEUDO_Z = {0x00080050: ("accession", 16), 0x00200010: ("study-id", 16)}
 
 _US_CLASSES = ("1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.1")
-_SC_CLASSES = ("1.2.840.10008.5.1.4.1.1.7",)
+_SC = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture, and .1-.4 its multi-frame kinds
+_VL = "1.2.840.10008.5.1.4.1.1.77."  # Visible Light: endoscopy, microscopy, photographs
 # Modalities whose images often carry burned-in text: held when BurnedInAnnotation is not "NO".
 RISKY_MODALITIES = frozenset({"XA", "RF", "ES", "XC", "GM", "SM", "OT", "DOC", "OP", "IO", "PX", "EPS"})
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
@@ -116,8 +116,10 @@ def burned_in_risk(ds: Dataset) -> str | None:
         return "BurnedInAnnotation is YES"
     if modality in ("US", "IVUS") or sop.startswith(_US_CLASSES):
         return "ultrasound image (annotations are usually burned into the pixels)"
-    if sop.startswith(_SC_CLASSES):
+    if sop == _SC or sop.startswith(_SC + "."):
         return "secondary capture image (often a screenshot with text)"
+    if sop.startswith(_VL):
+        return "visible light image (photograph, endoscopy or microscopy: faces, labels and text)"
     if bia != "NO" and (not modality or modality in RISKY_MODALITIES):
         what = "absent" if not bia else repr(bia)
         return f"BurnedInAnnotation {what} for modality {modality or 'unknown'}, at risk of burned-in text"
