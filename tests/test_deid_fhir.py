@@ -296,3 +296,23 @@ def test_provenance_dates_follow_their_patient(settings: Settings) -> None:
     ).days == -shift
     org = {"resourceType": "Organization", "id": "org", "meta": {"lastUpdated": "2024-03-01T00:00:00Z"}}
     assert run(settings, org)[0]["meta"]["lastUpdated"] == "2024-03-01T00:00:00Z"  # about no patient
+
+
+def test_contained_people_stripped(settings: Settings) -> None:
+    res = {
+        "resourceType": "Observation",
+        "id": "o",
+        "subject": {"reference": "#p1"},
+        "contained": [
+            {
+                "resourceType": "Patient",
+                "id": "p1",
+                "name": [{"text": "홍길동"}],
+                "birthDate": "1930-01-01",
+                "telecom": [{"value": "010-1234-5678"}],
+                "text": {"div": "<div>홍길동</div>"},
+            },
+        ],
+    }
+    text = json.dumps(run(settings, res)[0], ensure_ascii=False)
+    assert "홍길동" not in text and "010-1234-5678" not in text and "1930" not in text

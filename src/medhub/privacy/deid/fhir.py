@@ -276,7 +276,7 @@ def _clean_text(s: str, ctx: _Ctx) -> str:
 # What a key means to the walk, decided once per key name (FHIR has a few hundred).
 # Codings (system, version, code, display, userSelected) name concepts, never people, dates or
 # references: the walk passes them by, which saves a good third of its work on real resources.
-_PLAIN, _DATE, _TEXT, _IDENT, _NOTE, _DROP, _UID, _SKIP = range(8)
+_PLAIN, _DATE, _TEXT, _IDENT, _NOTE, _DROP, _UID, _SKIP, _CONTAINED = range(9)
 _KINDS: dict[str, int] = {
     "identifier": _IDENT,
     "note": _NOTE,
@@ -285,6 +285,7 @@ _KINDS: dict[str, int] = {
     "uid": _UID,
     "coding": _SKIP,
     "valueCoding": _SKIP,
+    "contained": _CONTAINED,
 }
 
 
@@ -342,6 +343,11 @@ def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
                 del node[k]
         elif kind == _DROP:
             del node[k]
+        elif kind == _CONTAINED and tv is list:
+            for inner in v:
+                if isinstance(inner, dict):
+                    _strip_people(inner, ctx)
+            _walk_list(v, _PLAIN, ctx)
         elif tv is str:
             if kind == _TEXT and ctx.matcher is _UNCHECKED:
                 del node[k]
@@ -353,6 +359,17 @@ def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
             _walk(v, ctx)
         elif tv is list:
             _walk_list(v, kind, ctx)
+
+
+def _strip_people(res: dict[str, Any], ctx: _Ctx) -> None:
+    """A contained resource that describes a person loses that person's identity too."""
+    rtype = res.get("resourceType")
+    if rtype in _PEOPLE or rtype == "Patient":
+        for k in (*_PERSON_FIELDS, "address", "extension"):
+            res.pop(k, None)
+        if rtype == "Patient":
+            res.pop("birthDate", None)  # a contained patient's age is not grouped: drop its birth date
+    res.pop("text", None)
 
 
 def _walk_list(items: list[Any], kind: int, ctx: _Ctx) -> None:
