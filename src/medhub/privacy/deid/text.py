@@ -23,7 +23,7 @@ GENERIC = re.compile(
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 )
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_SEPARATORS = str.maketrans("", "", " \t\r\n^,_")
+_SEPARATORS = str.maketrans("", "", " \t\r\n\f\v\xa0\u3000^,_")
 
 
 def _norm(text: str) -> str:
