@@ -408,3 +408,34 @@ def test_second_ingest_adds_nothing_and_same_resource_in_two_files_lands_once(
     # the same file for another source is that source's data
     s4 = ingest_paths(settings, "hosp-b", [inp / "a.ndjson"], gate=hmac_gate)
     assert s4.accepted == 2
+
+
+def test_reader_and_writer_failures_are_quarantined_and_the_batch_goes_on(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medhub.ingest import pipeline
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_ndjson(inp / "a.ndjson", [patient("p1"), observation("o1", "p1")])
+    write_ndjson(inp / "b.ndjson", [patient("p2")])
+
+    def odd_gate(item: Item) -> Item:
+        item = hmac_gate(item)
+        if isinstance(item, FhirItem) and item.resource["resourceType"] == "Observation":
+            item.resource["valueSet"] = {1, 2}  # not JSON: the writer cannot serialize it
+        return item
+
+    real = pipeline.READERS["ndjson"]
+
+    def flaky_reader(path: Path):
+        if path.name == "b.ndjson":
+            raise RuntimeError("disk on fire")
+        yield from real(path)
+
+    monkeypatch.setitem(pipeline.READERS, "ndjson", flaky_reader)
+    s = ingest_paths(settings, "hosp-a", [inp], gate=odd_gate)
+    assert s.counts["Patient"].accepted == 1
+    q = {Path(r["file"]).name: r["reason"] for r in quarantine_rows(settings)}
+    assert q["a.ndjson"].startswith("could not be written to the lake (TypeError")
+    assert q["b.ndjson"] == "the reader failed (RuntimeError: disk on fire)"

@@ -144,9 +144,6 @@ def run_batch(
     run_id = ops.start_run(store, source)
     summary = RunSummary(run_id=run_id, source=source)
     done = ops.done_hashes(store, source)
-    units = plan(paths)
-    if progress:
-        progress("start", len(units))
     pending_files: list[ops.FileRecord] = []
     pending_q: list[ops.QuarantineRecord] = []
     last_commit = time.monotonic()
@@ -161,6 +158,9 @@ def run_batch(
         last_commit = time.monotonic()
 
     try:
+        units = plan(paths)
+        if progress:
+            progress("start", len(units))
         for unit in units:
             files, q = _ingest_unit(unit, source, gate, sink, done, summary, quarantine_dir)
             pending_files += files
@@ -266,7 +266,14 @@ def _ingest_unit(
         items = (read_json if unit.format == detect.JSON else read_dicom)(unit.path, data=data)
     else:
         items = READERS[unit.format](unit.path)
-    for item in items:
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            break
+        except Exception as exc:  # noqa: BLE001 - a reader bug or unforeseen input must not stop the batch
+            quarantine(Rejected(str(unit.path), f"the reader failed ({exc.__class__.__name__}: {exc})"))
+            break
         if type(item) is Rejected:
             quarantine(item)
             rejected += 1
@@ -300,7 +307,19 @@ def _ingest_unit(
                 _item_label(item),
             )
             continue
-        type_label, new = sink.add(gated)
+        try:
+            type_label, new = sink.add(gated)
+        except Exception as exc:  # noqa: BLE001 - e.g. a data set pydicom cannot write back
+            quarantine(
+                Rejected(
+                    item.source_file,
+                    f"could not be written to the lake ({exc.__class__.__name__}: {exc})",
+                    getattr(item, "line", None),
+                ),
+                "rejected",
+                _item_label(item),
+            )
+            continue
         if new:
             new_by_type[type_label] += 1
         else:
