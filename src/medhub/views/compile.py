@@ -119,9 +119,10 @@ def path_jv(v: Val) -> str:
         return fast
     if len(v.keys) == 2 and v.single:
         # the first step is an object (fast) or an array: `$.a[*].b` then covers it
-        wild = "$" + '."' + v.keys[0].replace('"', '\\"') + '"[*]."' + v.keys[1].replace('"', '\\"') + '"'
+        wild = "$[*]." + '"' + v.keys[1].replace('"', '\\"') + '"'
+        first = f"json_extract({v.sql}, {json_key(v.keys[0])})"
         e = "w" + hashlib.sha1(repr(v).encode()).hexdigest()[:8]
-        spread = f"flatten(list_transform(json_extract({v.sql}, {q(wild)}), lambda {e}: {coll_of_json(e)}))"
+        spread = f"flatten(list_transform(json_extract({first}, {q(wild)}), lambda {e}: {coll_of_json(e)}))"
         return f"coalesce({fast}, CAST({spread} AS JSON))"
     return f"coalesce({fast}, CAST({nav_generic(v)} AS JSON))"
 
@@ -130,12 +131,25 @@ def jv_of(v: Val) -> str:
     return path_jv(v) if v.kind == "path" else v.sql
 
 
+_SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def bind(expr: str, body) -> str:  # noqa: ANN001 - body: str -> str
+    """Evaluate `expr` once and use it several times in `body` (a one-element lambda), unless it is a
+    plain column or variable already. DuckDB shares repeated subexpressions in projections, but not
+    in filters or inside lambdas."""
+    if _SIMPLE.match(expr):
+        return body(expr)
+    v = "b" + hashlib.sha1(expr.encode()).hexdigest()[:10]
+    return f"list_transform([{expr}], lambda {v}: {body(v)})[1]"
+
+
 def as_coll(v: Val) -> str:
     if v.kind == "coll":
         return v.sql
     if v.kind == "path":
         if len(v.keys) <= 2 and v.single:
-            return coll_of_json(path_jv(v))
+            return bind(path_jv(v), coll_of_json)
         return nav_generic(v)
     if v.kind == "jv":
         return coll_of_json(v.sql)
@@ -163,12 +177,15 @@ def single_json(v: Val, what: str) -> str:
         return f"to_json({v.sql})"
     err = q(what + ": expected a single value, got a collection")
     if v.kind in ("path", "jv"):
-        j = jv_of(v)
-        many = f"json_array_length({j}) > 1"
-        return (
-            f"(CASE WHEN json_type({j}) = 'ARRAY' THEN (CASE WHEN {many} THEN error({err}) "
-            f"ELSE json_extract({j}, '$[0]') END) ELSE {j} END)"
-        )
+
+        def pick(j: str) -> str:
+            many = f"json_array_length({j}) > 1"
+            return (
+                f"(CASE WHEN json_type({j}) = 'ARRAY' THEN (CASE WHEN {many} THEN error({err}) "
+                f"ELSE json_extract({j}, '$[0]') END) ELSE {j} END)"
+            )
+
+        return bind(jv_of(v), pick)
     return f"(CASE WHEN len({v.sql}) > 1 THEN error({err}) ELSE {v.sql}[1] END)"
 
 
@@ -582,8 +599,31 @@ def _binary(node: fp.Binary, ctx: Ctx) -> Val:
     raise ViewError(f"FHIRPath operator {op!r} is not supported")
 
 
+def _string_literal(v: Val) -> bool:
+    """A plain string literal whose JSON text is itself plus quotes (no escapes needed)."""
+    if not (v.kind == "scalar" and v.type == "string" and v.sql.startswith("'")):
+        return False
+    body = v.sql[1:-1].replace("''", "'")
+    return not body.startswith("[") and not any(c in body for c in '"\\') and all(ord(c) >= 32 for c in body)
+
+
 def _compare(op: str, left: Val, right: Val) -> Val:
     sql_op = _CMP[op]
+    if (
+        op in ("=", "!=")
+        and _string_literal(right)
+        and left.kind == "path"
+        and len(left.keys) == 1
+        and left.single
+    ):
+        # one element against a string: read it as text; an array (several items) never equals one
+        # string (FHIRPath: collections of different sizes are not equal) and its JSON text cannot
+        # equal a literal that does not start with '['
+        s = f"json_extract_string({left.sql}, {json_key(left.keys[0])})"
+        lit = right.sql[1:-1]
+        one = f"'[\"{lit}\"]'"  # the same string as a one-item array, as DuckDB prints it
+        neg = "NOT " if op == "!=" else ""
+        return Val("scalar", f"({s} {neg}IN ({right.sql}, {one}))", "boolean")
     typed = left.type or right.type
     if left.kind == "scalar" or right.kind == "scalar" or typed:
         t = typed
@@ -961,7 +1001,7 @@ def compile_view(view: View, source_sql: str, mode: str = "auto") -> str:
     else:
         filtered = f"{typed} r"
     if mode == "auto":
-        mode = "lateral" if _has_repeat(view.select) or _has_union(view.select) else "unnest"
+        mode = "lateral" if _has_repeat(view.select) else "unnest"
     if mode in ("list", "unnest") and _has_repeat(view.select):
         raise ViewError(f"repeat needs the lateral compilation mode, not {mode}")
     if mode == "unnest":
