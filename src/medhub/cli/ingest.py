@@ -43,9 +43,16 @@ def ingest(
 ) -> None:
     """Ingest FHIR (NDJSON, Bundles), DICOM, WFDB and EDF+ files for one source into the lake."""
     from medhub.lake.intake import ingest_paths
+    from medhub.lake.writer import LakeBusy
 
     settings = load_settings()
-    summary = ingest_paths(settings, source, paths, progress=not json_out, commit_seconds=commit_seconds)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}", param_hint="PATHS")
+    try:
+        summary = ingest_paths(settings, source, paths, progress=not json_out, commit_seconds=commit_seconds)
+    except (ValueError, LakeBusy) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--source" if "source" in str(exc) else None) from exc
     if json_out:
         typer.echo(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
         return

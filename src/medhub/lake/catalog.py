@@ -21,7 +21,7 @@ class Dataset:
     type: str  # FHIR resource type, DICOM modality set, biosignal format
     count: int
     files: int
-    bytes: int  # Parquet bytes, plus blob bytes for DICOM and biosignals
+    bytes: int  # Parquet bytes (a file shared by types is apportioned by rows), plus blob bytes
     time_min: str | None
     time_max: str | None
 
@@ -69,15 +69,18 @@ def catalog(lake_dir: Path) -> list[Dataset]:
             by_file = {str(f): f.stat().st_size for f in files}
             blob = _BLOB_SIZE.get(kind, "0")
             rows = con.execute(
-                f"""select source, {_TYPE[kind]} as type, count(*) as n,
-                           min({_TIME[kind]}), max({_TIME[kind]}),
-                           sum({blob})::BIGINT, list(distinct filename)
-                    from read_parquet(?, hive_partitioning=false, filename=true, union_by_name=true)
-                    group by all order by 1, 2""",
+                f"""with t as (
+                        select source, {_TYPE[kind]} as type, {_TIME[kind]} as ts, {blob} as blob, filename,
+                               count(*) over (partition by filename) as file_rows
+                        from read_parquet(?, hive_partitioning=false, filename=true, union_by_name=true))
+                    select source, type, count(*), min(ts), max(ts), sum(blob)::BIGINT,
+                           list(distinct filename), list(filename), list(file_rows)
+                    from t group by all order by 1, 2""",
                 [list(by_file)],
             ).fetchall()
-            for source, typ, n, tmin, tmax, blob_bytes, fnames in rows:
-                parquet_bytes = sum(by_file.get(f, 0) for f in fnames)
+            for source, typ, n, tmin, tmax, blob_bytes, fnames, row_files, row_counts in rows:
+                # a file shared by several types (DICOM modalities) is apportioned by rows
+                parquet_bytes = sum(by_file.get(f, 0) / c for f, c in zip(row_files, row_counts, strict=True))
                 out.append(
                     Dataset(
                         kind,
@@ -85,7 +88,7 @@ def catalog(lake_dir: Path) -> list[Dataset]:
                         str(typ),
                         int(n),
                         len(fnames),
-                        parquet_bytes + int(blob_bytes or 0),
+                        round(parquet_bytes) + int(blob_bytes or 0),
                         tmin and str(tmin),
                         tmax and str(tmax),
                     )

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from medhub.ingest.progress import progress_bar
 from medhub.ingest.records import Gate
 from medhub.lake.writer import LakeWriter
 from medhub.store import open_store
+
+_SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def hub_gate(settings: Settings, source: str) -> Gate:
@@ -37,6 +40,11 @@ def ingest_paths(
 
     progress: True shows a progress bar on a terminal; a callable receives ("start", n) and
     ("advance", path) events; False or None shows nothing."""
+    if not _SOURCE.match(source):
+        raise ValueError(
+            f"invalid source id {source!r}: use letters, digits, '.', '_' or '-' "
+            "(at most 128, not starting with '.')"
+        )
     if progress is True:
         with progress_bar(f"ingest {source}") as callback:
             return ingest_paths(
