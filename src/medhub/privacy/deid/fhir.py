@@ -316,7 +316,7 @@ def _string(kind: int, value: str, ctx: _Ctx) -> str:
     return value
 
 
-def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
+def _walk(node: dict[str, Any], ctx: _Ctx, _kinds: dict[str, int] = _KINDS) -> None:
     """De-identify a dict in place (the hot path of FHIR ingestion: one pass, no copies)."""
     # A display outside a Coding is a Reference's (or an Identifier's assigner's) display: free
     # text naming a person or an organization. Codings (with code or system) name concepts.
@@ -326,11 +326,21 @@ def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
         node.pop("data", None)
         node.pop("url", None)
     for k, v in list(node.items()):
-        kind = _KINDS.get(k)
+        kind = _kinds.get(k)
         if kind is None:
             kind = _kind(k)
         tv = type(v)
-        if kind == _IDENT:
+        if kind == _PLAIN:  # most keys: only references to rewrite, and containers to enter
+            if tv is str:
+                if "Patient/" in v:
+                    node[k] = _string(kind, v, ctx)
+            elif tv is dict:
+                _walk(v, ctx)
+            elif tv is list:
+                _walk_list(v, kind, ctx)
+        elif kind == _SKIP:
+            continue
+        elif kind == _IDENT:
             ids = _identifiers(v, ctx)
             if ids:
                 node[k] = ids
@@ -351,10 +361,8 @@ def _walk(node: dict[str, Any], ctx: _Ctx) -> None:
         elif tv is str:
             if kind == _TEXT and ctx.matcher is _UNCHECKED:
                 del node[k]
-            elif kind != _PLAIN or "Patient/" in v:
+            else:
                 node[k] = _string(kind, v, ctx)
-        elif kind == _SKIP:
-            continue
         elif tv is dict:
             _walk(v, ctx)
         elif tv is list:
