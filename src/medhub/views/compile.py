@@ -80,7 +80,7 @@ class Ctx:
 def coll_of_json(j: str) -> str:
     """A JSON value (array, single value or NULL) as a JSON[] collection."""
     return (
-        f"(CASE WHEN {j} IS NULL THEN []::JSON[] WHEN json_type({j}) = 'ARRAY' "
+        f"(CASE WHEN {j} IS NULL THEN []::JSON[] WHEN starts_with(CAST({j} AS VARCHAR), '[') "
         f"THEN CAST({j} AS JSON[]) ELSE [{j}] END)"
     )
 
@@ -181,7 +181,7 @@ def single_json(v: Val, what: str) -> str:
         def pick(j: str) -> str:
             many = f"json_array_length({j}) > 1"
             return (
-                f"(CASE WHEN json_type({j}) = 'ARRAY' THEN (CASE WHEN {many} THEN error({err}) "
+                f"(CASE WHEN starts_with(CAST({j} AS VARCHAR), '[') THEN (CASE WHEN {many} THEN error({err}) "
                 f"ELSE json_extract({j}, '$[0]') END) ELSE {j} END)"
             )
 
@@ -248,7 +248,7 @@ def compile_expr(node: fp.Node, ctx: Ctx) -> Val:
             j = jv_of(base)
             return Val(
                 "node",
-                f"(CASE WHEN json_type({j}) = 'ARRAY' THEN json_extract({j}, '$[' || ({idx}) || ']') "
+                f"(CASE WHEN starts_with(CAST({j} AS VARCHAR), '[') THEN json_extract({j}, '$[' || ({idx}) || ']') "
                 f"WHEN ({idx}) = 0 THEN {j} END)",
                 base.type,
             )
@@ -390,7 +390,7 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
         nargs(0)
         j = jv_of(base)
         some = (
-            f"(CASE WHEN {j} IS NULL THEN false WHEN json_type({j}) = 'ARRAY' "
+            f"(CASE WHEN {j} IS NULL THEN false WHEN starts_with(CAST({j} AS VARCHAR), '[') "
             f"THEN json_array_length({j}) > 0 ELSE true END)"
         )
         return Val("scalar", some if name == "exists" else f"(NOT {some})", "boolean")
@@ -407,7 +407,7 @@ def _call(node: fp.Call, ctx: Ctx) -> Val:
         j = jv_of(base)
         return Val(
             "node",
-            f"(CASE WHEN json_type({j}) = 'ARRAY' THEN json_extract({j}, '$[0]') ELSE {j} END)",
+            f"(CASE WHEN starts_with(CAST({j} AS VARCHAR), '[') THEN json_extract({j}, '$[0]') ELSE {j} END)",
             base.type,
         )
     if name == "first":
