@@ -90,8 +90,9 @@ class EnergyAware:
         u_eff: float = 0.9,
         drain_s: float = 5.0,
         queue_scan: int = 64,
+        spill_ratio: float = 2.0,
     ):
-        self.queue_scan = queue_scan
+        self.queue_scan, self.spill_ratio = queue_scan, spill_ratio
         self.headroom, self.control_interval_s, self.window_s = headroom, control_interval_s, window_s
         self.idle_grace_s, self.margin, self.u_eff, self.drain_s = idle_grace_s, margin, u_eff, drain_s
 
@@ -180,8 +181,12 @@ class EnergyAware:
             )
             need = self.headroom * (rate + backlog / self.drain_s) / self.u_eff
             have = 0.0
+            best = sim.full_j[k[1]][self.order[k][0]] if self.order[k] else 0.0
             for d in self.order[k]:
                 if have >= need:
+                    break
+                # devices far less efficient than the best are woken only for real backlog
+                if backlog == 0 and sim.full_j[k[1]][d] > self.spill_ratio * best:
                     break
                 if d in claimed:
                     continue
