@@ -131,7 +131,7 @@ def test_spark_notes_name_duckdb_only_constructs() -> None:
     view = parse_view({"resource": "Patient", "select": [{"column": [{"name": "g", "path": "gender"}]}]})
     sql = compile_view(view, table_source("resources"))
     notes = spark_notes(sql)
-    assert any(n.startswith("JSON_TYPE") for n in notes)
+    assert any(n.startswith("JSON_EXTRACT") for n in notes)
     assert "TRANSFORM" in to_spark("SELECT list_transform([1], lambda x: x + 1)")
 
 

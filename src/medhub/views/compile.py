@@ -248,8 +248,8 @@ def compile_expr(node: fp.Node, ctx: Ctx) -> Val:
             j = jv_of(base)
             return Val(
                 "node",
-                f"(CASE WHEN starts_with(CAST({j} AS VARCHAR), '[') THEN json_extract({j}, '$[' || ({idx}) || ']') "
-                f"WHEN ({idx}) = 0 THEN {j} END)",
+                f"(CASE WHEN starts_with(CAST({j} AS VARCHAR), '[') "
+                f"THEN json_extract({j}, '$[' || ({idx}) || ']') WHEN ({idx}) = 0 THEN {j} END)",
                 base.type,
             )
         c = as_coll(base)
