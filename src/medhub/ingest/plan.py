@@ -66,8 +66,17 @@ def plan(paths: Iterable[Path | str]) -> list[Unit]:
     units = [u for u in units if u.path not in claimed]
     for f in missing_files:
         units.append(Unit(f, detect.UNKNOWN, "file does not exist"))
-    # Patients first: the gate cleans a resource's free text against its patient's identifiers, so
-    # it must have seen the Patient before the resources about it. Bulk Data names each NDJSON
-    # file by its resource type; the sort is stable, so the rest keep their order.
-    units.sort(key=lambda u: not (u.format == detect.NDJSON and u.path.name.startswith("Patient")))
+    # Patients first, then the rest of FHIR, then images and signals: the gate cleans free text
+    # (FHIR narrative, DICOM descriptions, signal headers) against the identifiers of the patients
+    # it has seen, so it must see the Patient resources first. Bulk Data names each NDJSON file by
+    # its resource type; Bundles carry their Patient inside. The sort is stable.
+    units.sort(key=_order)
     return units
+
+
+def _order(u: Unit) -> int:
+    if u.format == detect.NDJSON and u.path.name.startswith("Patient"):
+        return 0
+    if u.format in (detect.NDJSON, detect.JSON):
+        return 1
+    return 2
