@@ -60,6 +60,7 @@ class InferenceResult:
     energy_kwh: float
     j_per_token: float
     j_per_unit: float
+    j_per_image: float  # only when every stream serves images (energy cannot be split across classes)
     attainment: float
     latency_p50_s: float
     latency_p99_s: float
@@ -114,11 +115,7 @@ class InferenceSim:
             [self.idle[d] + (self.peak[d] - self.idle[d]) * u ** prof[d].power_exponent for u in self.U[d]]
             for d in range(nd)
         ]
-        # facility energy per unit of work above idle, per class (for policies)
-        self.dyn_j = [
-            [(self.peak[d] - self.idle[d]) * self.pue[d] / t[d] if t[d] else float("inf") for d in range(nd)]
-            for t in self.tsat
-        ]
+        # facility joules per unit of work at full load, per class (policies rank devices by it)
         self.full_j = [
             [self.peak[d] * self.pue[d] / t[d] if t[d] else float("inf") for d in range(nd)]
             for t in self.tsat
@@ -156,8 +153,6 @@ class InferenceSim:
         self.next_arrival = 0
         for d in range(nd):
             self.node_awake[self.node[d]] += 1
-        for s in range(len(fleet.sites)):
-            self.site_power[s] = 0.0
         for d in range(nd):
             self.power[d] = self.idle[d]
             self.site_power[self.site[d]] += self.idle[d] * self.pue[d]
@@ -452,6 +447,9 @@ def simulate_inference(fleet: Fleet, wl: InferenceWorkload, policy: InferencePol
         energy_kwh=energy / 3.6e6,
         j_per_token=energy / tokens if tokens else float("nan"),
         j_per_unit=energy / float(wl.units.sum()),
+        j_per_image=energy / float(wl.units.sum())
+        if all(s.workload_class == "image" for s in fleet.streams)
+        else float("nan"),
         attainment=float(np.mean(lat <= wl.target + 1e-9)),
         latency_p50_s=float(np.percentile(lat, 50)),
         latency_p99_s=float(np.percentile(lat, 99)),
