@@ -71,7 +71,7 @@ def _bound(left, right, li, ri, fld: str, anchors_eq: dict[str, np.ndarray]) -> 
     n = len(li)
     agree = np.zeros(n, dtype=bool)
     disagree = np.zeros(n, dtype=bool)
-    for a in BINDING_ANCHORS:
+    for a in (*BINDING_ANCHORS, HOUSE_POSTCODE):
         name = f"{fld}+{a}"
         if name not in left.columns:
             continue
@@ -107,7 +107,7 @@ def comparison_levels(
     left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Agreement level per field (int8 arrays, -1 = unknown) for the pairs (left[li], right[ri])."""
-    anchors_eq = {a: _eq(left, right, a, li, ri)[0] for a in BINDING_ANCHORS}
+    anchors_eq = {a: _eq(left, right, a, li, ri)[0] for a in (*BINDING_ANCHORS, HOUSE_POSTCODE)}
     out: dict[str, np.ndarray] = {}
 
     rrn_eq, rrn_present = _eq(left, right, "rrn", li, ri)
@@ -121,6 +121,9 @@ def comparison_levels(
     out["dob"] = np.where(
         dob_eq, 2, np.where(anchors_eq["dob_swap"], 1, np.where(dob_present, 0, -1))
     ).astype(np.int8)
+    # RRN level 1 keeps the RRN's birth-date digits: the birth date agrees there even where the
+    # date field was mistyped (and level 1's u is counted among pairs born the same day)
+    out["dob"][out["rrn"] == 1] = 2
 
     ph_eq, ph_present = _eq(left, right, "phone", li, ri)
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
@@ -150,7 +153,8 @@ def comparison_levels(
     ).astype(np.int8)
 
     x_agree, x_dis = _bound(left, right, li, ri, "sex", anchors_eq)
-    out["sex"] = np.where(x_agree, 1, np.where(x_dis, 0, -1)).astype(np.int8)
+    # a shared given name already says the sex (given names are sex-specific): count sex only otherwise
+    out["sex"] = np.where(out["given"] == 2, -1, np.where(x_agree, 1, np.where(x_dis, 0, -1))).astype(np.int8)
     return out
 
 
@@ -202,11 +206,22 @@ class AgreementCounts:
         self.left, self.right = left, right
         self._cache: dict[str, tuple[float, float]] = {}
 
-    def __call__(self, name: str) -> tuple[float, float]:
-        """(pairs agreeing on token `name`, pairs where both records have it)."""
+    @staticmethod
+    def _key(df: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+        cols = [df[n].to_numpy() for n in names]
+        key = cols[0].copy()
+        for c in cols[1:]:
+            key = key * np.uint64(0x9E3779B97F4A7C15) ^ c  # joint value (0 wherever one is absent)
+            key[c == 0] = 0
+        key[cols[0] == 0] = 0
+        return key
+
+    def __call__(self, *names: str) -> tuple[float, float]:
+        """(pairs agreeing on every token in `names`, pairs where both records have them all)."""
+        name = "&".join(names)
         if name not in self._cache:
-            lc = pd.Series(self.left[name].to_numpy()).value_counts(sort=False)
-            rc = pd.Series(self.right[name].to_numpy()).value_counts(sort=False)
+            lc = pd.Series(self._key(self.left, names)).value_counts(sort=False)
+            rc = pd.Series(self._key(self.right, names)).value_counts(sort=False)
             lc = lc[lc.index != 0]
             rc = rc[rc.index != 0]
             agree = float((lc * rc.reindex(lc.index, fill_value=0)).sum())
@@ -292,8 +307,10 @@ def estimate_u(
     res = u["residence"].copy()
     res[3] = max(a, tiny)
     hp_agree, hp_total = pairs_agreeing(HOUSE_POSTCODE)
-    ad_agree = pairs_agreeing("address")[0]
-    hp_only = max(hp_agree - ad_agree - n_match * m_of("residence", 2), 0.0)
+    both_agree = pairs_agreeing(HOUSE_POSTCODE, "address")[0]
+    # (matches are not taken out here: pairs of neighbours make this level, and a fitted m that
+    # absorbed some of them would otherwise drive u to zero and feed on itself)
+    hp_only = max(hp_agree - both_agree, 0.0)
     res[2] = max(hp_only / max(hp_total - n_match, 1.0), tiny) if hp_total else tiny
     res[1] = max(res[1], tiny)
     res[0] = max(1 - res[1] - res[2] - res[3], tiny)

@@ -97,6 +97,7 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
+    specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
     specs += [TokenSpec(f"{n}+dob_swap", ("name_del", "dob_swap")) for n in DEL_NAMES]
     return tuple(specs)
 
