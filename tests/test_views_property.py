@@ -194,7 +194,7 @@ def test_compiled_sql_agrees_with_reference_interpreter(view: dict, resources: l
         want = None
     con = duckdb.connect()
     load_resources_table(con, "resources", resources)
-    for mode in ("lateral", "list"):
+    for mode in ("unnest", "lateral", "list"):
         try:
             got = _norm_rows(cols, con.execute(compile_view(v, table_source("resources"), mode)).fetchall())
         except duckdb.Error:

@@ -10,6 +10,16 @@ iteration collection with its 0-based index (%rowIndex), nested selects are cros
 branches are UNION ALL. `repeat` is a correlated recursive CTE numbered in pre-order.
 Multi-valued non-collection columns raise at run time, as the spec asks.
 
+Three shapes of query (`compile_view(..., mode=)`):
+  * unnest (default): the shape of a hand-written query. Each iteration is unnested in its own
+    projection (value and %rowIndex), each context's columns are computed right after its unnest,
+    only live columns are carried, and every top-level path of the resource is read with one
+    json_extract call. unionAll branches become a list of row structs, unnested as one stage.
+  * lateral (used for repeat): each select node is a correlated subquery; repeat is a recursive CTE.
+  * list: each resource's rows are built as a list of structs by lambdas, then unnested.
+All three must agree (tests run the suite in several modes; a property test checks them against
+the reference interpreter).
+
 The query reads a relation with columns (resource_type, resource) given as `source_sql`.
 """
 

@@ -21,6 +21,11 @@ DUCKDB_ONLY = {
     "ERROR(": "Spark has raise_error()",
     "WITH RECURSIVE": "recursive CTEs need Spark 4.1+ (used by repeat)",
     "READ_NDJSON_OBJECTS": "source must be a Spark table of (resource_type, resource)",
+    "UNNEST(": "two unnest() in one SELECT (value + position) zip in DuckDB; Spark allows one generator "
+    "per SELECT: rewrite as posexplode",
+    "STARTS_WITH(CAST(": "array test on JSON text; on Spark test the parsed value's type instead",
+    "LIST_TRANSFORM([": "one-element lambdas bind a value once (DuckDB shares no subexpressions in "
+    "filters); Spark: a plain subexpression or a CTE column",
 }
 
 
