@@ -265,6 +265,18 @@ def test_wfdb_and_edf_land_with_samples_gain_and_baseline(settings: Settings, tm
     assert "Choi" not in text and "Lee Jiho" not in text and "MRN12345" not in text
 
 
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    from medhub.ingest.fhir import read_json, read_ndjson
+
+    p = tmp_path / "bom.ndjson"
+    p.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(patient("a")) + b"\n" + orjson.dumps(patient("b")) + b"\n")
+    assert [i.resource["id"] for i in read_ndjson(p)] == ["a", "b"]
+    j = tmp_path / "bom.json"
+    j.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(patient("c")))
+    assert [i.resource["id"] for i in read_json(j)] == ["c"]
+    assert sniff(p).format == "ndjson" and sniff(j).format == "json"
+
+
 def test_detection_is_by_content_not_extension(tmp_path: Path) -> None:
     p = tmp_path / "export.txt"
     write_ndjson(p, [patient("a"), patient("b")])

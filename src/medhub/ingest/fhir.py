@@ -18,6 +18,7 @@ import orjson
 
 from medhub.ingest.records import FhirItem, Rejected
 
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some exporters write and orjson refuses
 MAX_LINE_BYTES = 64 * 1024 * 1024
 MAX_JSON_BYTES = 256 * 1024 * 1024
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -57,6 +58,8 @@ def read_ndjson(path: Path) -> Iterator[FhirItem | Rejected]:
                         break
                 yield Rejected(name, f"line longer than {MAX_LINE_BYTES} bytes, skipped", lineno)
                 continue
+            if lineno == 1 and line.startswith(_BOM):
+                line = line[len(_BOM) :]
             if not line.strip():
                 continue
             try:
@@ -86,7 +89,8 @@ def read_json(path: Path, data: bytes | None = None) -> Iterator[FhirItem | Reje
         )
         return
     try:
-        doc = orjson.loads(data if data is not None else path.read_bytes())
+        raw = data if data is not None else path.read_bytes()
+        doc = orjson.loads(raw[len(_BOM) :] if raw.startswith(_BOM) else raw)
     except orjson.JSONDecodeError as exc:
         yield Rejected(name, f"invalid JSON: {exc}")
         return
