@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from medhub.cli import app
 from medhub.synth.people import hospital_record, make_people
 
+WIDE = {"COLUMNS": "400"}  # rich wraps error panels to the terminal width
+
 
 def test_cli_link_two_files(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MEDHUB_HOME", str(tmp_path / "hub"))
@@ -67,7 +69,7 @@ def test_cli_link_two_files(tmp_path, monkeypatch) -> None:
         "--map",
         "postcode=postcode",
     ]
-    res = CliRunner().invoke(app, args)
+    res = CliRunner().invoke(app, args, env=WIDE)
     assert res.exit_code == 0, res.output
     m = pd.read_csv(out)
     assert list(m.columns) == ["left_id", "right_id", "probability", "weight", "stage"]
@@ -86,7 +88,8 @@ def test_cli_link_bad_input(tmp_path) -> None:
     (tmp_path / "a.csv").write_text("x,y\n1,2\n")
     res = CliRunner().invoke(
         app,
-        [
+        env=WIDE,
+        args=[
             "link",
             "--left",
             str(tmp_path / "a.csv"),
@@ -101,7 +104,8 @@ def test_cli_link_bad_input(tmp_path) -> None:
     (tmp_path / "b.csv").write_text("phone\n010-1234-5678\n")
     res = CliRunner().invoke(
         app,
-        [
+        env=WIDE,
+        args=[
             "link",
             "--left",
             str(tmp_path / "b.csv"),

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from medhub.cli import app
 from medhub.privacy.risk import RiskPolicy, assess, read_table
 
+WIDE = {"COLUMNS": "400"}  # rich wraps error panels to the terminal width
+
 # classes by (age, zip): (30,100) x3, (40,200) x2, (50,300) x1  -> sizes 3,2,1
 SMALL = pd.DataFrame(
     {
@@ -103,7 +105,7 @@ def test_read_table_errors_name_the_file(tmp_path) -> None:
 def test_cli_risk(tmp_path) -> None:
     path = tmp_path / "t.csv"
     SMALL.to_csv(path, index=False)
-    runner = CliRunner()
+    runner = CliRunner(env=WIDE)
     res = runner.invoke(app, ["risk", str(path), "--qi", "age", "--qi", "zip", "--sensitive", "dx", "--json"])
     assert res.exit_code == 1, res.output
     assert '"k": 1' in res.output and '"passed": false' in res.output
