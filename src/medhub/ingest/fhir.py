@@ -123,7 +123,13 @@ def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirIte
     for i, e in enumerate(entries):
         res = e.get("resource") if isinstance(e, dict) else None
         if res is None:
-            yield Rejected(name, f"Bundle entry {i} has no resource", line)
+            req = e.get("request") if isinstance(e, dict) else None
+            what = (
+                f" ({req.get('method')} {req.get('url')}: only entries carrying a resource are ingested)"
+                if isinstance(req, dict)
+                else ""
+            )
+            yield Rejected(name, f"Bundle entry {i} has no resource{what}", line)
             continue
         problem = check_resource(res)
         if problem:
