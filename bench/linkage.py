@@ -272,7 +272,7 @@ def attack(n: int) -> list[dict]:
     rows += [
         frequency_attack(s.name, tokens[s.name].to_numpy(), truth, public)
         for s in TOKEN_SPECS
-        if "surname" in s.fields
+        if s.name in tokens.columns and ("surname" in s.fields or "names_unordered" in s.fields)
     ]
     return [r.__dict__ for r in rows]
 
