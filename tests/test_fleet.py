@@ -51,7 +51,11 @@ def write_trace(path: Path, n: int, rate: float, seed: int = 0) -> Path:
 
 
 def small_fleet(cap_central: float = 50_000, cap_micro: float = 50_000, pue_micro: float = 1.6):
-    doc = {
+    return parse_fleet(_small_doc(cap_central, cap_micro, pue_micro), source="test-fleet")
+
+
+def _small_doc(cap_central: float = 50_000, cap_micro: float = 50_000, pue_micro: float = 1.6) -> dict:
+    return {
         "name": "test",
         "sites": [
             {
@@ -87,7 +91,6 @@ def small_fleet(cap_central: float = 50_000, cap_micro: float = 50_000, pue_micr
             {"name": "open", "share": 0.6, "owner": "cons", "ttft_s": 2, "tpot_s": 0.1},
         ],
     }
-    return parse_fleet(doc, source="test-fleet")
 
 
 @pytest.fixture(scope="module")
@@ -621,3 +624,18 @@ def test_image_streams_run_only_where_an_image_throughput_is_known(trace):
         assert "RNGD" not in kinds  # no public image figure for RNGD: it needs a measurement first
         assert r.j_per_image == pytest.approx(r.energy_j / (300 * 64))
         assert np.isnan(r.j_per_token)
+
+
+def test_lp_bound_holds_for_a_convex_measured_power_curve(tmp_path, trace):
+    m = tmp_path / "m.csv"
+    m.write_text("device,field,value\nRNGD,power_exponent,1.8\nH100,power_exponent,1.5\n")
+    f = small_fleet()
+    f2 = parse_fleet(
+        {**yaml.safe_load(yaml.safe_dump(_small_doc())), "measurements": str(m)}, source="convex"
+    )
+    assert f2.devices[-1].profile.power_exponent == 1.8
+    wl = inference_workload(f2, trace, scale=6, limit=600)
+    lb = energy_lower_bound(f2, wl)
+    for name in INFERENCE_POLICIES:
+        assert lb.energy_j <= simulate_inference(f2, wl, inference_policy(name)).energy_j
+    assert lb.energy_j < energy_lower_bound(f, inference_workload(f, trace, scale=6, limit=600)).energy_j

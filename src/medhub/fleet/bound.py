@@ -3,7 +3,9 @@
 Time is cut into windows of `window_s`. Variables y[k, g, w] >= 0: units of work of residency/class key
 k served by device group g (one site, one device type) in window w. Costs: facility joules per unit at
 full load, P_peak * PUE / T_sat (plus each device's share of its node's host power): because power is
-concave in load with P(0) >= 0, P(U) >= U * P_peak, so no schedule spends less per unit. Constraints:
+concave in load with P(0) >= 0, P(U) >= U * P_peak, so no schedule spends less per unit. (A measured
+profile with a convex curve, exponent > 1, gets min_U P(U)/U instead, so the bound stays a bound.)
+Constraints:
 
 - capacity: sum_k y[k, g, w] / T_sat[k, g] <= devices(g) * window_s       (U <= 1)
 - causality: work served by the end of window w <= work arrived by the end of window w, per key
@@ -26,6 +28,15 @@ from scipy.sparse import coo_matrix
 
 from medhub.fleet.model import Fleet
 from medhub.fleet.traces import InferenceWorkload
+
+
+def least_power_per_utilization(profile) -> float:
+    """min over U in (0, 1] of P(U) / U: P_peak when power is concave (exponent <= 1), less otherwise."""
+    if profile.power_exponent <= 1.0:
+        return profile.peak_power_w
+    u = np.linspace(1e-3, 1.0, 4000)
+    p = profile.idle_power_w + (profile.peak_power_w - profile.idle_power_w) * u**profile.power_exponent
+    return float((p / u).min())
 
 
 class BoundError(RuntimeError):
@@ -64,7 +75,7 @@ def energy_lower_bound(
         host = min(
             fleet.nodes[fleet.devices[i].node].host_power_w / node_devs[fleet.devices[i].node] for i in idx
         )
-        g_full_w.append((fleet.devices[idx[0]].profile.peak_power_w + host) * pue)
+        g_full_w.append((least_power_per_utilization(fleet.devices[idx[0]].profile) + host) * pue)
     tsat = np.array(
         [[fleet.devices[idx[0]].profile.throughput.get(c, 0.0) for _, _, idx in groups] for c in classes]
     )
