@@ -104,9 +104,8 @@ def assess(
     if n == 0:
         raise ValueError("the table has no rows")
     # one integer id per equivalence class, from per-column codes (vectorised)
-    codes = np.column_stack([_codes(df[c]) for c in qi])
-    _, cls, sizes = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
-    cls = cls.ravel()
+    cls = df.groupby(qi, dropna=False, sort=False, observed=True).ngroup().to_numpy()
+    sizes = np.bincount(cls)
     record_risk = 1.0 / sizes[cls]
     k = int(sizes.min())
     max_risk = float(1.0 / k)
@@ -139,8 +138,9 @@ def assess(
         ),
     ]
     for s in sens:
-        pair = pd.DataFrame({"c": cls, "v": _codes(df[s])}).drop_duplicates()
-        l_per_class = np.bincount(pair["c"].to_numpy(), minlength=len(sizes))
+        v = _codes(df[s]).astype(np.int64)
+        pair = np.unique(cls.astype(np.int64) * (int(v.max()) + 1) + v)  # distinct (class, value)
+        l_per_class = np.bincount(pair // (int(v.max()) + 1), minlength=len(sizes))
         ell = int(l_per_class.min())
         report.l_diversity[s] = ell
         report.rules.append(
