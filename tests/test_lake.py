@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from medhub.config import Settings
-from medhub.ingest.records import FhirItem
+from medhub.ingest.records import DicomItem, FhirItem
 from medhub.lake import layout
 from medhub.lake.writer import LakeBusy, LakeWriter, patient_ref
 from test_ingest import observation, patient
@@ -39,6 +41,11 @@ def test_recover_removes_unrecorded_batches_and_staging(settings: Settings) -> N
         kept, _, _ = w.commit()
         w.add(FhirItem("f", patient("p2")))
         orphan, files, _ = w.commit()
+        item = DicomItem("ct", pydicom.dcmread(get_testdata_file("CT_small.dcm")))
+        assert w.add(item) == ("dicom", True)
+        _, orphan_files, _ = w.commit()  # a blob and a row, never recorded either
+        blob = [p for p in settings.lake_dir.rglob("*") if p.is_file() and "blobs" in p.parts]
+        assert len(blob) == 1
         w.add(FhirItem("f", patient("p3")))  # staged, never committed
         foreign = settings.lake_dir / "fhir" / "source=other" / "resource_type=Patient" / "x.parquet"
         foreign.parent.mkdir(parents=True)
@@ -46,6 +53,7 @@ def test_recover_removes_unrecorded_batches_and_staging(settings: Settings) -> N
         w.recover({kept})
         names = {p.stem for p in settings.lake_dir.rglob("*.parquet")}
         assert names == {kept, "x"}  # a file no intent names is never touched
+        assert not blob[0].exists()  # the unrecorded batch's blob went with its row
         assert list(settings.staging_dir.iterdir()) == [w.stage] or not list(settings.staging_dir.iterdir())
         # the recovered writer forgets the orphan's rows: p2 is new again
         assert w.add(FhirItem("f", patient("p2"))) == ("Patient", True)

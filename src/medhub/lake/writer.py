@@ -198,23 +198,27 @@ class LakeWriter:
             self._merge_keys()
             self._start_batch()
             return None, [], 0
-        # Blobs first (content-addressed: an existing one is the same bytes), then the Parquet files.
+        # Blobs are content-addressed: one already in the lake holds the same bytes, keep it.
+        blob_moves = []
         for sha in self.blobs:
-            dest = layout.blob_path(self.lake, sha)
-            src = self.stage / "blobs" / sha
-            if dest.exists():
+            src, rel = self.stage / "blobs" / sha, str(layout.blob_path(Path(""), sha))
+            if (self.lake / rel).exists():
                 src.unlink(missing_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dest)
-        moves = [(p.path, str(p.path.relative_to(self.stage))) for p in self.parts.values() if p.rows]
-        # The intent lists the lake files this batch is about to add, so that recovery can take
+            else:
+                blob_moves.append((src, rel))
+        part_moves = [(p.path, str(p.path.relative_to(self.stage))) for p in self.parts.values() if p.rows]
+        # The intent lists every lake file this batch is about to add, so that recovery can take
         # them out again if the store never records the batch (and touches nothing else).
         intent = self.staging_root / f"{self.batch_id}{_INTENT}"
         with open(intent, "wb") as f:
-            f.write(orjson.dumps([rel for _, rel in moves]))
+            f.write(orjson.dumps([rel for _, rel in blob_moves + part_moves]))
             f.flush()
             os.fsync(f.fileno())
+        for src, rel in blob_moves:  # blobs first: no row is visible before the file it names
+            dest = self.lake / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+        moves = part_moves
         lake_files = []
         for src, rel in moves:
             dest = self.lake / rel
