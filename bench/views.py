@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import os
 import sys
 import tarfile
@@ -193,6 +194,15 @@ def run_sqlonfhir(view: dict, path: Path):
     return len(sqlonfhir.evaluate(resources, view))
 
 
+def pysof_problem() -> str | None:
+    """Why pysof cannot run here (its Rust extension fails to load), or None."""
+    try:
+        import pysof._pysof  # noqa: F401
+    except ImportError as exc:
+        return f"pysof cannot run on this machine: its Rust extension does not load ({exc})"
+    return None
+
+
 def run_pysof(view: dict, path: Path, out: Path):
     import pysof
 
@@ -228,6 +238,10 @@ def main() -> None:
         print(header + "   (resources per CPU-second)")
         totals: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
         notes: list[str] = []
+        no_pysof = pysof_problem()
+        if no_pysof:
+            notes.append(no_pysof)
+        per_view: dict[str, list[float]] = collections.defaultdict(list)  # medhub rate / engine rate
         for f in files:
             view = json.loads(f.read_text())
             name = f.stem.removeprefix("ViewDefinition-")
@@ -257,15 +271,20 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 - a baseline that fails is reported, not fatal
                 rates["sqlonfhir"] = "FAIL"
                 notes.append(f"{name}: sqlonfhir failed: {type(exc).__name__}: {str(exc)[:160]}")
-            try:
-                out = Path(tmp) / "pysof.csv"
-                s, _ = cpu_best(lambda view=view, path=path, out=out: run_pysof(view, path, out), repeat)
-                rates["pysof"] = f"{n / s:,.0f}" if s else "-"
-                per_engine_secs["pysof"] = s
-            except Exception as exc:  # noqa: BLE001
-                rates["pysof"] = "FAIL"
-                notes.append(f"{name}: pysof failed: {type(exc).__name__}: {str(exc)[:160]}")
+            if no_pysof:
+                rates["pysof"] = "n/a"
+            else:
+                try:
+                    out = Path(tmp) / "pysof.csv"
+                    s, _ = cpu_best(lambda view=view, path=path, out=out: run_pysof(view, path, out), repeat)
+                    rates["pysof"] = f"{n / s:,.0f}" if s else "-"
+                    per_engine_secs["pysof"] = s
+                except Exception as exc:  # noqa: BLE001
+                    rates["pysof"] = "FAIL"
+                    notes.append(f"{name}: pysof failed: {type(exc).__name__}: {str(exc)[:160]}")
             for eng in ("handwritten", "sqlonfhir", "pysof"):
+                if eng in per_engine_secs and n and secs and per_engine_secs[eng]:
+                    per_view[eng].append(per_engine_secs[eng] / secs)
                 if eng in per_engine_secs and n:
                     totals[eng][0] += n
                     totals[eng][1] += per_engine_secs[eng]
@@ -281,6 +300,12 @@ def main() -> None:
                 mine = totals[f"medhub_vs_{eng}"][0] / totals[f"medhub_vs_{eng}"][1]
                 theirs = totals[eng][0] / totals[eng][1]
                 goal = "goal >= 0.5x" if eng == "handwritten" else "goal >= 10x"
+                ratios = per_view[eng]
+                gmean = math.exp(sum(map(math.log, ratios)) / len(ratios))
+                print(
+                    f"medhub / {eng:12}: per view {min(ratios):.2f}x .. {max(ratios):.2f}x, "
+                    f"geometric mean {gmean:.2f}x over {len(ratios)} views"
+                )
                 print(
                     f"medhub / {eng:12}: {mine / theirs:6.2f}x  ({mine:,.0f} vs {theirs:,.0f} resources/CPU-s "
                     f"over the views both ran; {goal})"
