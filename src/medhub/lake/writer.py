@@ -76,14 +76,25 @@ def _fsync_dir(d: Path) -> None:
 class _Partition:
     """Buffered rows of one Parquet file being staged."""
 
-    def __init__(self, path: Path, schema: pa.Schema, text_columns: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema,
+        text_columns: tuple[str, ...] = (),
+        constants: dict[str, str] | None = None,
+        digest_columns: tuple[str, ...] = (),
+    ) -> None:
         self.path = path
         self.schema = schema
-        self.columns: dict[str, list] = {f.name: [] for f in schema if f.name not in text_columns}
-        # Large UTF-8 columns are kept as one byte buffer plus offsets: no Python object per value.
+        self.constants = constants or {}
+        special = set(text_columns) | set(self.constants) | set(digest_columns)
+        self.columns: dict[str, list] = {f.name: [] for f in schema if f.name not in special}
+        # Large UTF-8 columns are kept as one byte buffer plus offsets, sha256 columns as raw
+        # 32-byte digests: no Python object per value.
         self.text: dict[str, tuple[bytearray, array]] = {
             n: (bytearray(), array("q", [0])) for n in text_columns
         }
+        self.digests: dict[str, bytearray] = {n: bytearray() for n in digest_columns}
         self.writer: pq.ParquetWriter | None = None
         self.rows = 0
         self.pending = 0
@@ -93,22 +104,25 @@ class _Partition:
         buf += value
         offsets.append(len(buf))
 
+    def _array(self, f: pa.Field) -> pa.Array:
+        n = self.pending
+        if f.name in self.text:
+            buf, offsets = self.text[f.name]
+            offs = pa.array(offsets, pa.int64())
+            arr = pa.Array.from_buffers(pa.large_string(), n, [None, offs.buffers()[1], pa.py_buffer(buf)])
+            return arr.cast(f.type)
+        if f.name in self.digests:
+            hexes = self.digests[f.name].hex().encode()
+            offs = pa.array(range(0, 64 * n + 1, 64), pa.int32())
+            return pa.Array.from_buffers(pa.string(), n, [None, offs.buffers()[1], pa.py_buffer(hexes)])
+        if f.name in self.constants:
+            return pa.repeat(pa.scalar(self.constants[f.name], f.type), n)
+        return pa.array(self.columns[f.name], f.type)
+
     def flush(self) -> None:
         if not self.pending:
             return
-        arrays = []
-        for f in self.schema:
-            if f.name in self.text:
-                buf, offsets = self.text[f.name]
-                offs = pa.array(offsets, pa.int64())
-                arrays.append(
-                    pa.Array.from_buffers(
-                        pa.large_string(), self.pending, [None, offs.buffers()[1], pa.py_buffer(buf)]
-                    ).cast(f.type)
-                )
-            else:
-                arrays.append(pa.array(self.columns[f.name], f.type))
-        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        table = pa.Table.from_arrays([self._array(f) for f in self.schema], schema=self.schema)
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd", compression_level=1)
@@ -119,6 +133,8 @@ class _Partition:
             v.clear()
         for name in self.text:
             self.text[name] = (bytearray(), array("q", [0]))
+        for name in self.digests:
+            self.digests[name] = bytearray()
 
     def close(self) -> None:
         self.flush()
@@ -265,10 +281,17 @@ class LakeWriter:
             d = layout.dataset_dir(self.stage, kind, self.source)
             if sub is not None:
                 d = d / f"resource_type={sub}"
-            text = ("resource",) if kind == layout.FHIR else ()
-            part = self.parts[(kind, sub)] = _Partition(
-                d / f"{self.batch_id}.parquet", layout.SCHEMAS[kind], text_columns=text
-            )
+            if kind == layout.FHIR:
+                part = _Partition(
+                    d / f"{self.batch_id}.parquet",
+                    layout.FHIR_SCHEMA,
+                    text_columns=("resource",),
+                    constants={"resource_type": str(sub), "source": self.source},
+                    digest_columns=("content_hash",),
+                )
+            else:
+                part = _Partition(d / f"{self.batch_id}.parquet", layout.SCHEMAS[kind])
+            self.parts[(kind, sub)] = part
         return part
 
     def _grew(self, n: int) -> None:
@@ -295,16 +318,16 @@ class LakeWriter:
         digest = hashlib.sha256(text).digest()
         if not self._is_new(layout.FHIR, digest[:8]):
             return rtype, False
-        part = self._partition(layout.FHIR, rtype)
+        part = self.parts.get((layout.FHIR, rtype)) or self._partition(layout.FHIR, rtype)
         cols = part.columns
-        cols["resource_type"].append(rtype)
         cols["id"].append(res["id"])
         cols["patient_ref"].append(patient_ref(res))
         meta = res.get("meta")
-        cols["last_updated"].append(meta.get("lastUpdated") if isinstance(meta, dict) else None)
-        cols["source"].append(self.source)
-        cols["content_hash"].append(digest.hex())
-        part.append_text("resource", text)
+        cols["last_updated"].append(meta.get("lastUpdated") if type(meta) is dict else None)
+        part.digests["content_hash"] += digest
+        buf, offsets = part.text["resource"]
+        buf += text
+        offsets.append(len(buf))
         part.pending += 1
         self._grew(len(text) + 200)
         return rtype, True
