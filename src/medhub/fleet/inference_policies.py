@@ -89,7 +89,7 @@ class EnergyAware:
         margin: float = 1.05,
         u_eff: float = 0.9,
         drain_s: float = 5.0,
-        queue_scan: int = 64,
+        queue_scan: int = 16,
         spill_ratio: float = 2.0,
     ):
         self.queue_scan, self.spill_ratio = queue_scan, spill_ratio
