@@ -24,6 +24,7 @@ import contextlib
 import io
 import logging
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -384,6 +385,11 @@ def leaks(out: Path, truth: dict[str, Truth]) -> tuple[int, int]:
             text = ""
         found = 0
         for s in t.planted:
+            if s.isdigit():  # an all-digit id counts only as a whole number, not inside a date or a UID
+                hit = re.search(rf"(?<!\d){s}(?!\d)", text) is not None
+                hit = hit or re.search(rf"(?<!\d){s}(?!\d)".encode(), raw) is not None
+                found += hit
+                continue
             hit = s in text
             for enc in ("utf-8", "euc-kr"):
                 if hit:
