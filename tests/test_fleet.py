@@ -639,3 +639,25 @@ def test_lp_bound_holds_for_a_convex_measured_power_curve(tmp_path, trace):
     for name in INFERENCE_POLICIES:
         assert lb.energy_j <= simulate_inference(f2, wl, inference_policy(name)).energy_j
     assert lb.energy_j < energy_lower_bound(f, inference_workload(f, trace, scale=6, limit=600)).energy_j
+
+
+@pytest.mark.parametrize("policy", ["fifo", "gavel", "medhub"])
+def test_training_owner_quotas_hold_in_every_plan(tmp_path, policy):
+    doc = yaml.safe_load((EXAMPLES / "central.yaml").read_text())
+    doc["owners"] = [{"name": "consortium-a", "quota_devices": 4}, {"name": "consortium-b"}]
+    f = parse_fleet(doc, source="quota")
+    jobs = load_philly_jobs(_jobs(tmp_path, n=50), owners=["consortium-a", "consortium-b"], time_scale=8)
+    pol = training_policy(policy)
+    inner = pol.schedule
+    seen = []
+
+    def checked(sim, now):
+        plan, awake = inner(sim, now)
+        used = sum(int(sim.scale[j]) for j in plan if sim.jobs[j].owner == "consortium-a")
+        seen.append(used)
+        assert used <= 4
+        return plan, awake
+
+    pol.schedule = checked
+    r = simulate_training(f, jobs, pol)
+    assert max(seen) > 0 and r.jobs == 50
