@@ -19,6 +19,7 @@ from medhub.privacy.deid.biosignal import deid_record
 from medhub.privacy.deid.common import Policy, source_secrets
 from medhub.privacy.deid.dicom import deid_dataset
 from medhub.privacy.deid.fhir import PatientIndex, deid_resource
+from medhub.privacy.linkage.intake import linkage_depositor
 
 
 def make_gate(settings: Settings, source: str) -> Gate:
@@ -31,9 +32,11 @@ def gate_with_policy(settings: Settings, source: str, policy: Policy) -> Gate:
     """The gate for one source under an explicit de-identification policy."""
     secrets = source_secrets(settings, source)
     patients = PatientIndex()
+    deposit = linkage_depositor(settings, source, secrets.patient)  # Patient identities -> linkage tokens
 
     def gate(item: Item) -> Item:
         if isinstance(item, FhirItem):
+            deposit(item.resource)  # before de-identification: plaintext never leaves the source
             resource = deid_resource(item.resource, secrets, policy, patients)
             return FhirItem(item.source_file, resource, item.line)
         if isinstance(item, DicomItem):
@@ -42,4 +45,5 @@ def gate_with_policy(settings: Settings, source: str, policy: Policy) -> Gate:
             return deid_record(item, secrets, policy)
         raise TypeError(f"the privacy gate does not know items of type {type(item).__name__}")
 
+    deposit.bind(gate)
     return gate
