@@ -176,11 +176,20 @@ def run_medhub(view: dict, path: Path):
     return run_view_arrow(v, file_source([path])).num_rows
 
 
+_HAND: list = []
+
+
+def _hand_engine() -> duckdb.DuckDBPyConnection:
+    if not _HAND:
+        _HAND.append(duckdb.connect())
+    return _HAND[0]
+
+
 def run_handwritten(name: str, path: Path):
     src = f"read_ndjson_objects('{path}')"
-    con = duckdb.connect()
+    con = _hand_engine().cursor()  # one DuckDB per process, as medhub's runner does
     try:
-        return len(con.execute(HANDWRITTEN[name].format(src=src)).fetchall())
+        return con.sql(HANDWRITTEN[name].format(src=src)).to_arrow_table().num_rows
     finally:
         con.close()
 

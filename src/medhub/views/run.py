@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -124,6 +125,18 @@ def run_view_on(con: duckdb.DuckDBPyConnection, view: View, table: str) -> tuple
     return cols, cur.fetchall()
 
 
+_ENGINE: list[duckdb.DuckDBPyConnection] = []
+_ENGINE_LOCK = threading.Lock()
+
+
+def _engine() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process (opening one costs ~20 ms); callers take a cursor each."""
+    with _ENGINE_LOCK:
+        if not _ENGINE:
+            _ENGINE.append(duckdb.connect())
+        return _ENGINE[0]
+
+
 def run_view_arrow(
     view: View | object, source_sql: str, con: duckdb.DuckDBPyConnection | None = None
 ) -> pa.Table:
@@ -131,7 +144,7 @@ def run_view_arrow(
     v = view if isinstance(view, View) else parse_view(view)
     sql = compile_view(v, source_sql)
     own = con is None
-    con = con or duckdb.connect()
+    con = con or _engine().cursor()
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
