@@ -16,7 +16,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-_COMMAND_MODULES = ("synth", "ingest", "privacy", "privacy_link", "views", "fleet", "demo")
+_COMMAND_MODULES = ("synth", "ingest", "privacy", "privacy_link", "linkage_unit", "views", "fleet", "demo")
 
 
 
