@@ -73,3 +73,25 @@ def test_a_wrong_landing_is_reported():
     bad = {"request": 0, "assigned": {"CPU": 1.0, "GPU": 1.0, node_label("h100-1"): 1.0}}
     problems = check_landing([p], [bad])
     assert len(problems) == 2
+
+
+@pytest.mark.slow
+def test_training_gangs_land_where_the_policy_said(cluster, tmp_path):
+    from medhub.fleet.ray_backend import plan_training
+    from medhub.fleet.traces import load_philly_jobs
+    from medhub.fleet.training_policies import training_policy
+
+    lines = [
+        f"ResNet-50 (batch size 64)\tcmd\t-n\t1\t{20000 + 1000 * i}\t{10.0 * i:.1f}\t{[1, 2, 4, 8][i % 4]}"
+        for i in range(12)
+    ]
+    (tmp_path / "vc.trace").write_text("\n".join(lines) + "\n")
+    jobs = load_philly_jobs(tmp_path / "vc.trace", owners=["consortium-a"])
+    placements = plan_training(FLEET, jobs, training_policy("medhub"), at=100.0)
+    assert placements and any(p.count > 1 for p in placements)
+    reports = run_on_ray(placements)
+    assert check_landing(placements, reports) == []
+    per_job = Counter()
+    for p in placements:
+        per_job[p.request] += p.count
+    assert all(per_job[j] == jobs[j].scale for j in per_job)

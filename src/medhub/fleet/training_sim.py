@@ -178,7 +178,8 @@ class TrainingSim:
                 t = self.now + max(0.0, self.remaining[j]) / self.thr[j, self.alloc[j]]
                 self._push(t, _DONE, int(j), int(self.version[j]))
 
-    def run(self, horizon: float = 0.0) -> None:
+    def run(self, horizon: float = 0.0, observer=None) -> None:
+        """Simulate to the last completion (and on to `horizon`); `observer(sim, t)` sees every plan."""
         for i, a in enumerate(self.arrival):
             self._push(float(a), _ARRIVE, i, 0)
         rs = self.policy.round_s
@@ -209,6 +210,8 @@ class TrainingSim:
             if left:
                 plan, awake = self.policy.schedule(self, t)
                 self._apply(plan, awake)
+                if observer is not None:
+                    observer(self, t)
         if horizon > self.now:
             self._advance(horizon)
 
