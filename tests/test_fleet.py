@@ -661,3 +661,11 @@ def test_training_owner_quotas_hold_in_every_plan(tmp_path, policy):
     pol.schedule = checked
     r = simulate_training(f, jobs, pol)
     assert max(seen) > 0 and r.jobs == 50
+
+
+def test_unknown_job_type_is_a_clear_error(tmp_path):
+    p = tmp_path / "odd.trace"
+    p.write_text("GPT-9 (batch size 1)\tcmd\t-n\t1\t1000\t0.0\t1\n")
+    jobs = load_philly_jobs(p)
+    with pytest.raises(PolicyError, match="GPT-9"):
+        simulate_training(load_fleet(EXAMPLES / "central.yaml"), jobs, training_policy("fifo"))

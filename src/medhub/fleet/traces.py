@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +74,7 @@ def load_azure_trace(path: Path | str) -> RequestTrace:
                 if not row:
                     continue
                 try:
-                    t = datetime.strptime(row[0][:26], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+                    t = datetime.strptime(row[0][:26], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
                     c, g = int(row[1]), int(row[2])
                 except (ValueError, IndexError):
                     raise TraceError(f"{path}:{line}: malformed row {row!r}") from None

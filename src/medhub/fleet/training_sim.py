@@ -88,9 +88,15 @@ class TrainingSim:
                 if key not in cache:
                     cache[key] = train_steps_per_s(prof[g], j.job_type, j.scale)
                 self.thr[i, g] = cache[key]
-        unrunnable = [j.job_id for i, j in enumerate(jobs) if not self.thr[i].any()]
+        unrunnable = [j for i, j in enumerate(jobs) if not self.thr[i].any()]
         if unrunnable:
-            raise PolicyError(f"{len(unrunnable)} jobs fit no device group (e.g. job {unrunnable[0]})")
+            j = unrunnable[0]
+            where = f", resident at {j.residency}" if j.residency else ""
+            raise PolicyError(
+                f"{len(unrunnable)} jobs fit no device group, e.g. job {j.job_id} "
+                f"({j.job_type!r} on {j.scale} devices{where}): no group is large enough, "
+                "or no throughput is known for that job type"
+            )
         self.remaining = np.array([j.total_steps for j in jobs], dtype=float)
         self.attained = np.zeros(J)  # device-seconds received
         self.alloc = np.full(J, -1)
