@@ -669,3 +669,13 @@ def test_unknown_job_type_is_a_clear_error(tmp_path):
     jobs = load_philly_jobs(p)
     with pytest.raises(PolicyError, match="GPT-9"):
         simulate_training(load_fleet(EXAMPLES / "central.yaml"), jobs, training_policy("fifo"))
+
+
+def test_bad_windows_are_clear_errors(trace):
+    f = small_fleet()
+    with pytest.raises(TraceError, match="outside the trace"):
+        inference_workload(f, trace, start=10**6)
+    with pytest.raises(TraceError, match="limit"):
+        inference_workload(f, trace, limit=0)
+    with pytest.raises(TraceError, match="scale"):
+        inference_workload(f, trace, scale=0)

@@ -301,7 +301,8 @@ class InferenceSim:
         self._advance(d)
         fh = self.finish[d]
         done = []
-        while fh and fh[0][0] <= self.V[d] + 1e-9:
+        tol = 1e-9 * max(1.0, self.V[d])
+        while fh and fh[0][0] <= self.V[d] + tol:
             _, r = heapq.heappop(fh)
             done.append(r)
             self.active_req[d].discard(r)

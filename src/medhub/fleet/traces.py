@@ -130,6 +130,10 @@ def inference_workload(
     """Requests for the fleet's streams from `trace`, arrivals compressed `scale` times."""
     if scale <= 0:
         raise TraceError(f"scale must be positive, got {scale}")
+    if not 0 <= start < len(trace.arrival_s):
+        raise TraceError(f"window start {start} is outside the trace ({len(trace.arrival_s)} requests)")
+    if limit is not None and limit < 1:
+        raise TraceError(f"limit must be at least 1, got {limit}")
     end = len(trace.arrival_s) if limit is None else min(len(trace.arrival_s), start + limit)
     sl = slice(start, end)
     arr = (trace.arrival_s[sl] - trace.arrival_s[start]) / scale
