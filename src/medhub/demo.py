@@ -268,7 +268,7 @@ def views(ctx: DemoContext) -> None:
         ctx.view_rows[vd["name"]] = table.num_rows
         t = Table(title=f"{vd['name']}: {table.num_rows} rows", title_justify="left")
         for name in table.column_names:
-            t.add_column(name, overflow="fold", max_width=34)
+            t.add_column(name, overflow="ellipsis", max_width=36)
         for row in table.slice(0, 3).to_pylist():
             t.add_row(*("" if v is None else str(v) for v in row.values()))
         ctx.console.print(t)
