@@ -489,6 +489,7 @@ def test_training_simulator_is_deterministic_and_policies_differ(tmp_path):
         res[name] = a
     assert res["fifo"]["preemptions"] == 0
     assert res["gavel"]["avg_jct_s"] < res["fifo"]["avg_jct_s"]
+    assert res["gavel-lp"]["avg_jct_s"] < res["fifo"]["avg_jct_s"]
     assert res["medhub"]["avg_jct_s"] < res["fifo"]["avg_jct_s"]
 
 

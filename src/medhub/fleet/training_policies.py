@@ -6,7 +6,9 @@
   `fifo-strict`: the same, but the first job that does not fit blocks the rest (Gavel's FIFO baseline).
 - `gavel`: Gavel-style heterogeneity-aware least-attained-service (LAS): every round (6 min), jobs in
   order of device-seconds received so far each take the free group where they run fastest; jobs can be
-  preempted at round boundaries. Everything stays on. (A greedy stand-in for Gavel's per-round LP.)
+  preempted at round boundaries. Everything stays on. (A greedy stand-in for Gavel's LP.)
+- `gavel-lp`: Gavel's heterogeneity-aware max-min fairness as an LP, realised with Gavel's round
+  priorities (see GavelMaxMin).
 - `medhub`: the same LAS order and rounds, but each job takes the free group with the least energy per
   step among those within `slowdown` of its fastest free group, only if its site stays under its power
   cap; idle devices are put to sleep.
@@ -130,10 +132,106 @@ class EnergyAwareLAS(_LAS):
         self.slowdown, self.round_s, self.move_gain = slowdown, round_s, move_gain
 
 
+class GavelMaxMin:
+    """Gavel's heterogeneity-aware max-min fairness, solved as an LP (scipy HiGHS) whenever the set of
+    active jobs changes, then realised round by round with Gavel's priorities X[j, g] / share received.
+
+    LP: maximise t subject to  sum_g thr[j, g] X[j, g] / thr_eq[j] >= t  for every active job j,
+    sum_g X[j, g] <= 1, sum_j scale_j X[j, g] <= devices(g), X >= 0 (0 where j cannot run on g), where
+    thr_eq[j] is j's throughput with an equal time share of every group. Each round, (job, group)
+    pairs are taken in order of X[j, g] / (fraction of its time j has received on g); free devices left
+    then go to waiting jobs on their fastest free group (work conserving). Everything stays on."""
+
+    name = "gavel-lp"
+    round_s: float | None = 360.0
+
+    def __init__(self) -> None:
+        self._key: tuple[int, ...] | None = None
+        self._x: dict[tuple[int, int], float] = {}
+        self._time_on: dict[tuple[int, int], float] = {}
+        self._last = 0.0
+
+    def _solve(self, sim: TrainingSim, act: np.ndarray) -> None:
+        from scipy.optimize import linprog
+        from scipy.sparse import lil_matrix
+
+        J, G = len(act), len(sim.groups)
+        thr = sim.thr[act]
+        share = np.minimum(1.0, sim.count / max(1, int(sim.scale[act].sum()))) / G
+        thr_eq = np.maximum((thr * share).sum(axis=1), 1e-12)
+        n = J * G + 1
+        c = np.zeros(n)
+        c[-1] = -1.0
+        a = lil_matrix((2 * J + G, n))
+        b = np.zeros(2 * J + G)
+        for i in range(J):
+            for g in range(G):
+                a[i, i * G + g] = -thr[i, g] / thr_eq[i]
+                a[J + i, i * G + g] = 1.0
+                a[2 * J + g, i * G + g] = sim.scale[act[i]]
+            a[i, -1] = 1.0
+            b[J + i] = 1.0
+        b[2 * J :] = sim.count
+        bounds = [(0, 1 if thr[i // G, i % G] > 0 else 0) for i in range(J * G)] + [(0, None)]
+        res = linprog(c, A_ub=a.tocsr(), b_ub=b, bounds=bounds, method="highs")
+        x = (
+            res.x[:-1].reshape(J, G)
+            if res.status == 0
+            else (thr > 0) / np.maximum((thr > 0).sum(1), 1)[:, None]
+        )
+        self._x = {(int(act[i]), g): float(x[i, g]) for i in range(J) for g in range(G) if x[i, g] > 1e-6}
+
+    def schedule(self, sim: TrainingSim, now: float) -> tuple[dict[int, int], list[int] | None]:
+        dt = now - self._last
+        for j in np.flatnonzero(sim.alloc >= 0):
+            k = (int(j), int(sim.alloc[j]))
+            self._time_on[k] = self._time_on.get(k, 0.0) + dt
+        self._last = now
+        act = sim.active()
+        key = tuple(int(j) for j in act)
+        if key != self._key:
+            self._key = key
+            if len(act):
+                self._solve(sim, act)
+        quota = _quota(sim)
+        used: dict[str, int] = {}
+        free = sim.count.copy()
+        plan: dict[int, int] = {}
+        prio = sorted(
+            (
+                (x / max(self._time_on.get((j, g), 0.0) / max(now - sim.arrival[j], 1.0), 1e-3), -j, g)
+                for (j, g), x in self._x.items()
+                if not sim.done[j]
+            ),
+            reverse=True,
+        )
+
+        def take(j: int, g: int) -> None:
+            o = sim.jobs[j].owner
+            q = quota.get(o)
+            if j in plan or free[g] < sim.scale[j] or (q is not None and used.get(o, 0) + sim.scale[j] > q):
+                return
+            plan[j] = g
+            free[g] -= sim.scale[j]
+            used[o] = used.get(o, 0) + int(sim.scale[j])
+
+        for _, negj, g in prio:
+            take(-negj, g)
+        for j in act:
+            if int(j) not in plan:
+                for g in np.argsort(-sim.thr[j], kind="stable"):
+                    if sim.thr[j, g] > 0:
+                        take(int(j), int(g))
+                    if int(j) in plan:
+                        break
+        return plan, None
+
+
 TRAINING_POLICIES = {
     "fifo": FIFO,
     "fifo-strict": lambda: FIFO(strict=True),
     "gavel": GavelLAS,
+    "gavel-lp": GavelMaxMin,
     "medhub": EnergyAwareLAS,
 }
 
