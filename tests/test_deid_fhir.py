@@ -316,3 +316,16 @@ def test_contained_people_stripped(settings: Settings) -> None:
     }
     text = json.dumps(run(settings, res)[0], ensure_ascii=False)
     assert "홍길동" not in text and "010-1234-5678" not in text and "1930" not in text
+
+
+def test_full_dates_under_any_key_are_shifted(settings: Settings) -> None:
+    shift = source_secrets(settings, "hosp-a").shift_days(MRN)
+    ms = {
+        "resourceType": "MedicationStatement",
+        "id": "ms",
+        "subject": {"reference": f"Patient/{MRN}"},
+        "dateAsserted": "2024-03-01",
+        "extension": [{"url": "x", "valueString": "n/a"}],
+    }
+    out = run(settings, ms)[0]
+    assert (date(2024, 3, 1) - date.fromisoformat(out["dateAsserted"])).days == -shift

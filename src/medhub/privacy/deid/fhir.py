@@ -334,6 +334,8 @@ def _walk(node: dict[str, Any], ctx: _Ctx, _kinds: dict[str, int] = _KINDS) -> N
             if tv is str:
                 if "Patient/" in v:
                     node[k] = _string(kind, v, ctx)
+                elif _looks_dated(v, ctx):  # a full date under a key not named like one (dateAsserted...)
+                    node[k] = shift_fhir(v, ctx.shift) or v
             elif tv is dict:
                 _walk(v, ctx)
             elif tv is list:
@@ -380,13 +382,22 @@ def _strip_people(res: dict[str, Any], ctx: _Ctx) -> None:
     res.pop("text", None)
 
 
+def _looks_dated(v: str, ctx: _Ctx) -> bool:
+    """A full FHIR date or dateTime (YYYY-MM-DD...), which no code, id or text looks like."""
+    return (
+        bool(ctx.shift) and len(v) >= 10 and v[4] == "-" and v[7] == "-" and _DATE_VALUE.match(v) is not None
+    )
+
+
 def _walk_list(items: list[Any], kind: int, ctx: _Ctx) -> None:
     for i, x in enumerate(items):
         tx = type(x)
         if tx is dict:
             _walk(x, ctx)
         elif tx is str:
-            if kind == _TEXT and ctx.matcher is _UNCHECKED:
+            if kind == _PLAIN and _looks_dated(x, ctx):
+                items[i] = shift_fhir(x, ctx.shift) or x
+            elif kind == _TEXT and ctx.matcher is _UNCHECKED:
                 items[i] = ""
             elif kind != _PLAIN or "Patient/" in x:
                 items[i] = _string(kind, x, ctx)
