@@ -499,16 +499,27 @@ def _ref_keys_list(coll: str, typ: str | None, ctx: Ctx) -> str:
 def reference_key_sql(x: str, typ: str | None) -> str:
     """Key of a Reference JSON value `x`: the id of a relative, absolute or urn:uuid/urn:oid reference.
 
-    One regular expression: `urn:uuid:<id>`, `urn:oid:<id>` or `[base/]<Type>/<id>[/_history/<v>]`
-    (with <Type> fixed when a type is asked for); anything else has no key.
+    `urn:uuid:<id>` and `urn:oid:<id>` give <id> (of any type unless the Reference's `type` says
+    otherwise); `[base/]<Type>/<id>[/_history/<v>]` gives <id> when <Type> is the one asked for (or
+    any capitalized type name when none is asked for); anything else (e.g. `#contained`) has no key.
+    String functions only: this runs once per reference, so it avoids regular expressions.
     """
     ref = f"json_extract_string({x}, '$.reference')"
-    rtype = typ if typ else "[A-Z][A-Za-z]+"
-    pattern = q(rf"^(?:urn:(?:uuid|oid):(.+)|(?:.*/)?{rtype}/([A-Za-z0-9\-.]{{1,64}})(?:/_history/[^/]+)?)$")
-    key = f"nullif(regexp_replace({ref}, {pattern}, '\\1\\2'), {ref})"
-    if typ is None:
-        return key
-    return f"(CASE WHEN coalesce(json_extract_string({x}, '$.type'), {q(typ)}) = {q(typ)} THEN {key} END)"
+
+    def with_ref(r: str) -> str:
+        def with_parts(ps: str) -> str:
+            type_ok = f"{ps}[-2] = {q(typ)}" if typ else f"ascii({ps}[-2]) BETWEEN 65 AND 90"
+            return f"(CASE WHEN len({ps}) >= 2 AND {type_ok} AND {ps}[-1] <> '' THEN {ps}[-1] END)"
+
+        parts = bind(f"string_split(split_part({r}, '/_history/', 1), '/')", with_parts)
+        urn_ok = f"coalesce(json_extract_string({x}, '$.type') = {q(typ)}, true)" if typ else "true"
+        return (
+            f"(CASE WHEN starts_with({r}, 'urn:uuid:') THEN (CASE WHEN {urn_ok} THEN substr({r}, 10) END) "
+            f"WHEN starts_with({r}, 'urn:oid:') THEN (CASE WHEN {urn_ok} THEN substr({r}, 9) END) "
+            f"ELSE {parts} END)"
+        )
+
+    return bind(ref, with_ref)
 
 
 def boundary_sql(j: str, typ: str | None, low: bool) -> Val:
