@@ -20,6 +20,8 @@ from medhub.privacy.linkage.tokens import (
     DEL_NAMES,
     DEL_SLOTS,
     HOUSE_POSTCODE,
+    NAME_DOB,
+    NAME_DOB_NEXT,
     NAME_POSTCODE,
     NAMES_UNORDERED,
 )
@@ -29,7 +31,7 @@ FIELDS: dict[str, int] = {
     # 3 exact; 2 all but one part agree, the birth date not among those kept (a typo); 1 the birth
     # date and part of the rest agree (a typo after the date); 0 differs
     "rrn": 4,
-    "dob": 3,  # 2 exact, 1 day and month swapped, 0 differs
+    "dob": 3,  # 2 exact, 1 day and month swapped or (same full name) one day apart, 0 differs
     "phone": 2,
     "residence": 4,  # 3 same address, 2 same building number and postcode, 1 same postcode, 0 differs
     "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
@@ -81,6 +83,18 @@ def _bound(left, right, li, ri, fld: str, anchors_eq: dict[str, np.ndarray]) -> 
     return agree, disagree & ~agree
 
 
+def _cross_eq(left, right, lname: str, rname: str, li, ri) -> np.ndarray:
+    a, b = left[lname].to_numpy()[li], right[rname].to_numpy()[ri]
+    return (a == b) & (a != 0)
+
+
+def _one_day_apart(left, right, li, ri) -> np.ndarray:
+    """Same full name, birth dates one day apart (crosswise name+dob / name+dob_next tokens)."""
+    return _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri) | _cross_eq(
+        left, right, NAME_DOB_NEXT, NAME_DOB, li, ri
+    )
+
+
 def _one_apart(left, right, li, ri, name: str, anchor_eq: np.ndarray, chunk: int = 200_000):
     """(one letter apart, known to be further apart) for a Latin-only name, through the birth-date anchor."""
     cols = [f"{name}+dob_swap#{j}" for j in range(DEL_SLOTS)]
@@ -119,7 +133,11 @@ def comparison_levels(
 
     dob_eq, dob_present = _eq(left, right, "dob", li, ri)
     out["dob"] = np.where(
-        dob_eq, 2, np.where(anchors_eq["dob_swap"], 1, np.where(dob_present, 0, -1))
+        dob_eq,
+        2,
+        np.where(
+            anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), 1, np.where(dob_present, 0, -1)
+        ),
     ).astype(np.int8)
     # RRN level 1 keeps the RRN's birth-date digits: the birth date agrees there even where the
     # date field was mistyped (and level 1's u is counted among pairs born the same day)
@@ -140,12 +158,17 @@ def comparison_levels(
 
     swapped = _eq(left, right, NAMES_UNORDERED, li, ri)[0]
     s_agree, s_dis = _bound(left, right, li, ri, "surname", anchors_eq)
-    s_agree |= np_eq | swapped
+    crosswise = (
+        _eq(left, right, NAME_DOB, li, ri)[0]
+        | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
+        | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
+    )
+    s_agree |= np_eq | swapped | crosswise
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq["dob_swap"])
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
-    g_agree |= np_eq | swapped
+    g_agree |= np_eq | swapped | crosswise
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
     g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq["dob_swap"])
     out["given"] = np.select(
@@ -285,7 +308,9 @@ def estimate_u(
         ]
     )
     d_exact = rate("dob", m_of("dob", 2))
-    d_swap = max(rate("dob_swap", m_of("dob", 2) + m_of("dob", 1)) - d_exact, 0.0)
+    # swapped day and month, or one day apart (two neighbouring days: about twice the same-day rate;
+    # counted for any two people, an overestimate where the level needs the same name too)
+    d_swap = max(rate("dob_swap", m_of("dob", 2)) - d_exact, 0.0) + 2 * d_exact
     u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])
     p = rate("phone", m_of("phone", 1))
     u["phone"] = np.array([max(1 - p, tiny), max(p, tiny)])

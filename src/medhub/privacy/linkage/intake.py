@@ -58,7 +58,12 @@ create table if not exists deposits (
     round_id text not null, source text not null, record_id text not null,
     fingerprint blob not null, tokens blob not null, deposited_at text not null,
     primary key (round_id, source, record_id));
+create table if not exists token_layout (round_id text primary key, names text not null);
 """
+
+
+class InboxError(ValueError):
+    """Deposits that cannot be used: tokens of another layout than the round's, a damaged row."""
 
 
 # --- the key custodian (source side) ------------------------------------------------------------
@@ -204,9 +209,17 @@ def deposit_tokens(linkage_dir: Path, round_id: str, source: str, tokens: pd.Dat
         (round_id, source, str(rid), hashlib.sha256(single[i].tobytes()).digest(), mat[i].tobytes(), now)
         for i, rid in enumerate(tokens["record_id"].tolist())
     ]
+    names = "\x1f".join(TOKEN_NAMES)
     with open_inbox(linkage_dir) as con:
-        before = con.total_changes
         with con:
+            con.execute("insert or ignore into token_layout values (?, ?)", (round_id, names))
+            (have,) = con.execute("select names from token_layout where round_id=?", (round_id,)).fetchone()
+            if have != names:
+                raise InboxError(
+                    f"round {round_id!r} in {inbox_path(linkage_dir)} holds tokens of another layout "
+                    "(medhub was upgraded mid-round): open a new round with `medhub linkage rotate`"
+                )
+            before = con.total_changes
             con.executemany(
                 "insert into deposits values (?,?,?,?,?,?) "
                 "on conflict(round_id, source, record_id) do update set fingerprint=excluded.fingerprint, "
@@ -236,13 +249,17 @@ def deposited_tokens(linkage_dir: Path, round_id: str, source: str) -> pd.DataFr
             "select record_id, tokens from deposits where round_id=? and source=? order by record_id",
             (round_id, source),
         ).fetchall()
-    width = len(TOKEN_NAMES)
+        layout = con.execute("select names from token_layout where round_id=?", (round_id,)).fetchone()
+    names = layout[0].split("\x1f") if layout else list(TOKEN_NAMES)
+    bad = [r[0] for r in rows if len(r[1]) != 8 * len(names)]
+    if bad:
+        raise InboxError(f"{inbox_path(linkage_dir)}: the deposit of {source}/{bad[0]} is damaged")
     mat = (
-        np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint64).reshape(-1, width)
+        np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint64).reshape(-1, len(names))
         if rows
-        else (np.zeros((0, width), dtype=np.uint64))
+        else (np.zeros((0, len(names)), dtype=np.uint64))
     )
-    out = pd.DataFrame(mat, columns=list(TOKEN_NAMES))
+    out = pd.DataFrame(mat, columns=names)
     out.insert(0, "record_id", pd.array([r[0] for r in rows], dtype="string"))
     return out
 

@@ -340,6 +340,14 @@ def birth_date(value: object) -> str:
         return f"{y:04d}-{m:02d}-{dd:02d}" if 1 <= m <= 12 and 1 <= dd <= 31 and y > 1800 else ""
 
 
+def next_day(iso: str) -> str:
+    """The day after an ISO date ("" for an absent or impossible date)."""
+    try:
+        return (datetime.date.fromisoformat(iso) + datetime.timedelta(days=1)).isoformat() if iso else ""
+    except ValueError:
+        return ""
+
+
 def date_unordered(iso: str) -> str:
     """Year plus the unordered pair (month, day): a swapped day and month agree."""
     if not iso:

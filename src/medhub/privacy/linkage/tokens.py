@@ -44,6 +44,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "yob": 5.5,  # largest birth cohorts ~2%
     "dob": 13.5,  # ~1 in 11,000
     "dob_swap": 12.5,  # year and unordered (month, day)
+    "dob_next": 13.5,  # the day after the birth date (only ever with the full name)
     "phone": 20.0,
     "address": 14.0,  # road address with building number
     "postcode": 8.0,  # the busiest 5-digit postcodes hold ~0.4%
@@ -65,6 +66,11 @@ BINDING_ANCHORS = ("dob_swap", "phone", "address")
 RRN_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "rrn_dob_b", "rrn_dob_c")
 # The full name with the postcode: an anchor for records whose birth date and address both changed.
 NAME_POSTCODE = "surname+given+postcode"
+# The full name with the birth date, and with the day after it: two records one day apart meet
+# crosswise (left "name+dob" = right "name+dob_next" or the other way round). There is no bare
+# "dob_next": chaining dob -> dob_next tokens would let the unit put all birth dates in order.
+NAME_DOB = "surname+given+dob"
+NAME_DOB_NEXT = "surname+given+dob_next"
 NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
@@ -79,6 +85,7 @@ DEL_COLUMNS = tuple(f"{n}+dob_swap#{i}" for n in DEL_NAMES for i in range(DEL_SL
 class TokenSpec:
     name: str
     fields: tuple[str, ...]
+    domain: str = ""  # HMAC domain, when tokens of two specs must be comparable ("dob_next" with "dob")
 
     @property
     def min_entropy(self) -> float:
@@ -95,6 +102,8 @@ def _specs() -> tuple[TokenSpec, ...]:
         if not (f == "postcode" and a == "address")
     ]
     specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
+    specs.append(TokenSpec(NAME_DOB, ("surname", "given", "dob")))
+    specs.append(TokenSpec(NAME_DOB_NEXT, ("surname", "given", "dob_next"), domain=NAME_DOB))
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
@@ -171,6 +180,7 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     dob = _map_unique(_col(records, "birth_date"), nz.birth_date)
     out["dob"] = dob
     out["dob_swap"] = _map_unique(pd.Series(dob, index=records.index), nz.date_unordered)
+    out["dob_next"] = _map_unique(pd.Series(dob, index=records.index), nz.next_day)
     out["yob"] = [d[:4] for d in dob]
     out["phone"] = _map_unique(_col(records, "phone"), nz.phone)
     out["postcode"] = _map_unique(_col(records, "postcode"), nz.postcode)
@@ -232,7 +242,7 @@ def tokenize_normalized(norm: pd.DataFrame, key: bytes, record_ids: Iterable[str
     if len(out["record_id"]) != len(norm):
         raise ValueError("record_ids and records differ in length")
     for spec in _SINGLE_SPECS:
-        out[spec.name] = _token_ints(key, spec.name, [cols[f] for f in spec.fields])
+        out[spec.name] = _token_ints(key, spec.domain or spec.name, [cols[f] for f in spec.fields])
     out.update(_deletion_tokens(key, cols))
     return pd.DataFrame(out)
 

@@ -33,7 +33,7 @@ from medhub.privacy.linkage.fellegi_sunter import (
     estimate_u,
     fit_em,
 )
-from medhub.privacy.linkage.tokens import HOUSE_POSTCODE, NAME_POSTCODE, TOKEN_NAMES
+from medhub.privacy.linkage.tokens import HOUSE_POSTCODE, NAME_DOB, NAME_DOB_NEXT, NAME_POSTCODE, TOKEN_NAMES
 
 BLOCKING_TOKENS = (
     "rrn",
@@ -48,6 +48,7 @@ BLOCKING_TOKENS = (
     NAME_POSTCODE,
     HOUSE_POSTCODE,
 )
+CROSS_BLOCKING = ((NAME_DOB, NAME_DOB_NEXT), (NAME_DOB_NEXT, NAME_DOB))
 MAX_BLOCK_PAIRS = 5_000  # a token value shared by more pairs than this is not used to block
 
 
@@ -70,15 +71,19 @@ def check_tokens(tokens: pd.DataFrame, what: str = "token table") -> None:
 def candidate_pairs(
     left: pd.DataFrame,
     right: pd.DataFrame,
-    block_on: Iterable[str] = BLOCKING_TOKENS,
+    block_on: Iterable[str | tuple[str, str]] = BLOCKING_TOKENS + CROSS_BLOCKING,
     max_block_pairs: int = MAX_BLOCK_PAIRS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row-index pairs that share at least one blocking token (huge blocks skipped)."""
+    """Row-index pairs that share at least one blocking token (huge blocks skipped).
+
+    A blocking entry is a token name, or a (left token, right token) pair compared crosswise.
+    """
     n_right = len(right)
     codes = []
-    for name in block_on:
-        lk = left[name].to_numpy()
-        rk = right[name].to_numpy()
+    for entry in block_on:
+        lname, rname = (entry, entry) if isinstance(entry, str) else entry
+        lk = left[lname].to_numpy()
+        rk = right[rname].to_numpy()
         lf = pd.DataFrame({"k": lk, "li": np.arange(len(lk))})[lk != 0]
         rf = pd.DataFrame({"k": rk, "ri": np.arange(len(rk))})[rk != 0]
         lc = lf["k"].value_counts(sort=False)
