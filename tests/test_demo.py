@@ -23,18 +23,10 @@ def test_matcher_agrees_with_naive_search() -> None:
     assert m.find("김민준".encode("euc-kr")) == {"김민준"}  # Korean in DICOM's ISO 2022 IR 149 bytes
 
 
-DEMO_GAP = (
-    "the privacy gate leaves romanized patient names in DICOM free text (StudyDescription "
-    "'CHEST PA <NAME>', ImageComments 'Pt <NAME> - prior CXR compared') at the demo's population; "
-    "medhub.privacy.deid.dicom owns the fix. strict: this test fails as soon as the gap is closed, "
-    "so that the mark is removed"
-)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("patients", "seed"),
-    [(60, 11), pytest.param(300, 7, marks=pytest.mark.xfail(strict=True, reason=DEMO_GAP), id="make-demo")],
+    [(60, 11), pytest.param(300, 7, id="make-demo")],
 )
 def test_demo_lands_three_hospitals_and_no_identifier_reaches_the_lake(
     settings: Settings, patients: int, seed: int

@@ -40,9 +40,10 @@ def gate_with_policy(settings: Settings, source: str, policy: Policy) -> Gate:
             resource = deid_resource(item.resource, secrets, policy, patients)
             return FhirItem(item.source_file, resource, item.line)
         if isinstance(item, DicomItem):
-            return DicomItem(item.source_file, deid_dataset(item.dataset, secrets, policy))
+            dataset = deid_dataset(item.dataset, secrets, policy, known=patients.get)
+            return DicomItem(item.source_file, dataset)
         if isinstance(item, BiosignalItem):
-            return deid_record(item, secrets, policy)
+            return deid_record(item, secrets, policy, known=patients.get)
         raise TypeError(f"the privacy gate does not know items of type {type(item).__name__}")
 
     deposit.bind(gate)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 
 from medhub.ingest.records import Annotation, BiosignalItem
 from medhub.privacy.deid.common import AGE_TOP, Policy, SourceSecrets
@@ -122,12 +123,21 @@ def _clean(text: str, matcher: Matcher, shift: int, policy: Policy) -> str:
     return _group_age_text(text)
 
 
-def deid_record(item: BiosignalItem, secrets: SourceSecrets, policy: Policy) -> BiosignalItem:
-    """A de-identified copy of the record's header fields (the sample arrays are shared, not copied)."""
+def deid_record(
+    item: BiosignalItem,
+    secrets: SourceSecrets,
+    policy: Policy,
+    known: Callable[[str], Matcher | None] | None = None,
+) -> BiosignalItem:
+    """A de-identified copy of the record's header fields (the sample arrays are shared, not copied).
+    `known(patient_id)`: the identifiers this source sent for the patient in other modalities."""
     local = patient_local_id(item)
     key = local if local else f"record:{item.record_name}"
     shift = secrets.shift_days(key) if policy.shift_dates else 0
     matcher = _matcher(item)
+    other = known(local) if known and local else None
+    if other is not None:
+        matcher = matcher | other
     comments: list[str] = [f"patient: {secrets.patient(key)}"] if local else []
     for c in item.comments:
         m = _KV.match(c)

@@ -17,6 +17,7 @@ Images at risk of burned-in text raise HeldForReview before anything is changed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -151,6 +152,10 @@ _OTHER_TAGS = (0x00101040, 0x00102154)  # address, telephone numbers
 @lru_cache(maxsize=4096)
 def _matcher(names: tuple[str, ...], ids: tuple[str, ...], others: tuple[str, ...]) -> Matcher:
     return Matcher(names, ids, others)
+
+
+def _with_known(matcher: Matcher, other: Matcher | None) -> Matcher:
+    return matcher | other if other is not None else matcher
 
 
 def patient_matcher(ds: Dataset) -> Matcher:
@@ -501,9 +506,16 @@ def _add_method_sequence(ds: Dataset, codes: tuple[tuple[str, str], ...], like: 
 
 
 def deid_dataset(
-    ds: Dataset, secrets: SourceSecrets, policy: Policy, stats: Counter | None = None
+    ds: Dataset,
+    secrets: SourceSecrets,
+    policy: Policy,
+    stats: Counter | None = None,
+    known: Callable[[str], Matcher | None] | None = None,
 ) -> Dataset:
-    """De-identify `ds` in place and return it; HeldForReview for an image at risk of burned-in text."""
+    """De-identify `ds` in place and return it; HeldForReview for an image at risk of burned-in text.
+
+    `known(patient_id)` gives the identifiers this source already sent for the patient in other
+    modalities (a FHIR Patient's romanized name, say), so free text is checked against those too."""
     if policy.hold_burned_in:
         risk = burned_in_risk(ds)
         if risk:
@@ -515,7 +527,7 @@ def deid_dataset(
         policy=policy,
         secrets=secrets,
         shift=secrets.shift_days(key) if policy.shift_dates else 0,
-        matcher=patient_matcher(ds),
+        matcher=_with_known(patient_matcher(ds), known(key) if known and key else None),
         sop_class=_first(ds, 0x00080016),
         stats=stats,
         overlay_action=pattern_action("overlay-data", policy),

@@ -76,10 +76,19 @@ class Matcher:
         self, names: Iterable[str] = (), ids: Iterable[str] = (), others: Iterable[str] = ()
     ) -> None:
         terms = name_forms(names) | id_forms(ids) | {o.strip() for o in others if o and len(o.strip()) >= 3}
+        self._set_terms(terms)
+
+    def _set_terms(self, terms: set[str]) -> None:
         self.terms = terms
         # Prefilter: every match contains the term's normalized form (case and separators gone); only
         # the terms found that way go into a (small, cached) regex that decides and masks.
         self._keys = tuple((k, t) for t in sorted(terms, key=len, reverse=True) if (k := _norm(t)))
+
+    def __or__(self, other: Matcher) -> Matcher:
+        """A matcher for the identifiers of both (one patient as seen in two modalities)."""
+        both = Matcher()
+        both._set_terms(self.terms | other.terms)
+        return both
 
     def _candidates(self, text: str) -> tuple[str, ...]:
         norm = _norm(text)
