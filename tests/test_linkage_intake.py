@@ -206,3 +206,16 @@ def test_rotated_round_uses_a_new_key(settings: Settings) -> None:
     assert intake.round_key(settings, r2) != k1
     with pytest.raises(ValueError):
         intake.rotate_round(settings, "../evil")
+
+
+def test_a_round_keeps_one_token_layout(settings: Settings) -> None:
+    dep = intake.linkage_depositor(settings, "h1", lambda x: "p-" + x)
+    dep({"resourceType": "Patient", "id": "m1", "birthDate": "1980-01-02"})
+    assert dep.flush() == 1
+    with intake.open_inbox(settings.linkage_dir) as con, con:
+        con.execute("update token_layout set names = 'dob'")
+    dep({"resourceType": "Patient", "id": "m2", "birthDate": "1980-01-03"})
+    with pytest.raises(intake.InboxError, match="another layout"):
+        dep.flush()
+    with pytest.raises(intake.InboxError, match="damaged"):
+        intake.deposited_tokens(settings.linkage_dir, dep.round_id, "h1")
