@@ -331,3 +331,27 @@ def test_keys_and_store_live_under_linkage_dir_only(settings) -> None:
         custodian.round_key(settings.linkage_dir, "../escape")
     with pytest.raises(LinkageError, match="no token tables"):
         unit.resolve("empty-round")
+
+
+def test_one_day_slip_meets_crosswise_and_dates_cannot_be_chained() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+    from medhub.privacy.linkage.unit import candidate_pairs
+
+    a = pd.DataFrame(
+        {
+            "family_name": ["김"],
+            "given_name": ["민준"],
+            "birth_date": ["1990-03-04"],
+            "phone": ["010-1111-2222"],
+            "sex": ["M"],
+        }
+    )
+    b = a.assign(birth_date=["1990-03-05"], phone=["010-3333-4444"])
+    ta, tb = tokenize(a, KEY), tokenize(b, KEY)
+    li, ri = candidate_pairs(ta, tb)
+    assert (li.tolist(), ri.tolist()) == ([0], [0])  # found by the crosswise name+dob tokens only
+    lv = comparison_levels(ta, tb, li, ri)
+    assert lv["dob"][0] == 1 and lv["surname"][0] == 2 and lv["given"][0] == 2 and lv["phone"][0] == 0
+    # no bare "next day" token: the unit cannot chain birth dates into calendar order
+    assert "dob_next" not in TOKEN_NAMES
+    assert not set(ta["dob"]) & set(tb.drop(columns=["record_id", "dob"]).to_numpy().ravel())
