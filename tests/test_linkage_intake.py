@@ -219,3 +219,29 @@ def test_a_round_keeps_one_token_layout(settings: Settings) -> None:
         dep.flush()
     with pytest.raises(intake.InboxError, match="damaged"):
         intake.deposited_tokens(settings.linkage_dir, dep.round_id, "h1")
+
+
+def test_cli_run_and_pseudonyms(linked, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from medhub.cli import app
+
+    settings, _, truth = linked
+    env = {
+        "COLUMNS": "400",
+        "MEDHUB_HOME": str(settings.home),
+        "MEDHUB_KEY_DIR": str(settings.key_dir),
+        "MEDHUB_LINKAGE_DIR": str(settings.linkage_dir),
+    }
+    res = CliRunner().invoke(app, ["linkage", "run"], env=env)
+    assert res.exit_code == 0, res.output
+    assert f"{len(truth)} records from 3 sources" in res.output
+    out = tmp_path / "p.csv"
+    res = CliRunner().invoke(app, ["linkage", "pseudonyms", "--project", "cli-p", "--out", str(out)], env=env)
+    assert res.exit_code == 0, res.output
+    assert len(out.read_text().splitlines()) == len(truth) + 1
+    res = CliRunner().invoke(app, ["linkage", "pseudonyms", "--project", "../x"], env=env)
+    assert res.exit_code != 0 and "invalid project" in res.output
+    empty = dict(env, MEDHUB_LINKAGE_DIR=str(tmp_path / "none"))
+    res = CliRunner().invoke(app, ["linkage", "run"], env=empty)
+    assert res.exit_code != 0 and "no token deposits" in res.output
