@@ -301,3 +301,13 @@ def test_output_is_deterministic(settings: Settings) -> None:
         for _ in range(2)
     ]
     assert outs[0] == outs[1]
+
+
+def test_hangul_only_name_romanized_in_free_text_is_masked(settings: Settings) -> None:
+    """A header may name the patient only in Hangul while its free text spells the name in Latin letters."""
+    ds, _ = planted_dataset(name="김^민준")
+    ds.StudyDescription = "CHEST PA KIM MINJUN"
+    ds.ImageComments = "Pt Min-jun Kim - prior CXR compared; Dr. LEE on call"
+    out = deid_dataset(with_file_meta(ds), source_secrets(settings, "dicom-only"), Policy())
+    assert out.StudyDescription == "CHEST PA *** ***"
+    assert out.ImageComments == "Pt *** *** - prior CXR compared; Dr. LEE on call"

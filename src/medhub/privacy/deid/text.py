@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+# Korean name normalization is shared with the linkage unit (one romanization, one set of folds).
+from medhub.privacy.linkage import normalize as kn
+
 MASK = "***"
 
 # Korean resident registration numbers, phone numbers, e-mail addresses: never legitimate in free text.
@@ -77,9 +80,11 @@ class Matcher:
     ) -> None:
         terms = name_forms(names) | id_forms(ids) | {o.strip() for o in others if o and len(o.strip()) >= 3}
         self._set_terms(terms)
+        self._korean = _korean_names(names)
 
     def _set_terms(self, terms: set[str]) -> None:
         self.terms = terms
+        self._korean: tuple[tuple[str, str], ...] = ()
         # Prefilter: every match contains the term's normalized form (case and separators gone); only
         # the terms found that way go into a (small, cached) regex that decides and masks.
         self._keys = tuple((k, t) for t in sorted(terms, key=len, reverse=True) if (k := _norm(t)))
@@ -88,6 +93,7 @@ class Matcher:
         """A matcher for the identifiers of both (one patient as seen in two modalities)."""
         both = Matcher()
         both._set_terms(self.terms | other.terms)
+        both._korean = tuple(sorted(set(self._korean) | set(other._korean)))
         return both
 
     def _candidates(self, text: str) -> tuple[str, ...]:
@@ -102,6 +108,8 @@ class Matcher:
         if terms:
             for rx in _patterns(terms):
                 text = rx.sub(MASK, text)
+        if self._korean:
+            text = _mask_romanized(text, self._korean)
         return GENERIC.sub(MASK, text)
 
     def found(self, text: str, generic: bool = True) -> bool:
@@ -110,6 +118,8 @@ class Matcher:
             return False
         terms = self._candidates(text) if self._keys else ()
         if terms and any(rx.search(text) is not None for rx in _patterns(terms)):
+            return True
+        if self._korean and _mask_romanized(text, self._korean) != text:
             return True
         return generic and GENERIC.search(text) is not None
 
@@ -135,4 +145,65 @@ def _patterns(terms: tuple[str, ...]) -> list[re.Pattern]:
         out.append(re.compile("|".join(hangul_alts)))
     if other_alts:
         out.append(re.compile(r"(?<!\w)(?:{})(?!\w)".format("|".join(other_alts)), re.I))
+    return out
+
+
+# --- Hangul names written in Latin letters ------------------------------------------------------
+# A header may hold a name only in Hangul ("김^민준") while free text spells it in Latin letters
+# ("Pt KIM MINJUN", "Min-jun Kim"). Latin words are compared with the Hangul name the way the linkage
+# unit compares names: the given name by its folded Revised Romanization, the surname through the
+# usual romanizations ("Kim", "Lee", "Park"...). A surname alone is masked only next to the given name.
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+
+
+def _korean_names(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """(canonical surname, canonical given name) of every name written in Hangul."""
+    out: set[tuple[str, str]] = set()
+    for raw in names:
+        for group in str(raw or "").split("="):
+            parts = [p for p in _SPLIT.split(group) if p]
+            if len(parts) >= 2 and kn.is_hangul(parts[0]) and kn.is_hangul(parts[1]):
+                out.add((kn.surname(hangul=parts[0]), kn.given_name(hangul="".join(parts[1:]))))
+            elif len(parts) == 1 and kn.is_hangul(parts[0]) and len(parts[0]) >= 3:
+                out.add((kn.surname(hangul=parts[0][0]), kn.given_name(hangul=parts[0][1:])))
+    return tuple(sorted(o for o in out if len(o[1]) >= 3))
+
+
+@lru_cache(maxsize=65536)
+def _given_key(word: str) -> str:
+    return kn.given_name(roman=word)
+
+
+@lru_cache(maxsize=65536)
+def _surname_key(word: str) -> str:
+    return kn.surname(roman=word)
+
+
+def _mask_romanized(text: str, korean: tuple[tuple[str, str], ...]) -> str:
+    words = list(_LATIN_WORD.finditer(text))
+    if not words:
+        return text
+    spans: list[tuple[int, int]] = []
+    given_at: set[int] = set()
+    for i, m in enumerate(words):
+        for _family, given in korean:
+            if _given_key(m.group()) == given:
+                spans.append(m.span())
+                given_at.add(i)
+            elif i + 1 < len(words) and not text[m.end() : words[i + 1].start()].strip():
+                nxt = words[i + 1]
+                if _given_key(m.group() + nxt.group()) == given:  # "MIN JUN"
+                    spans.append((m.start(), nxt.end()))
+                    given_at.update((i, i + 1))
+    if not spans:
+        return text
+    for i, m in enumerate(words):
+        if i in given_at or not ({i - 1, i + 1, i - 2, i + 2} & given_at) or len(m.group()) < 2:
+            continue
+        if any(_surname_key(m.group()) == family for family, _given in korean):
+            spans.append(m.span())
+    out = text
+    for start, end in sorted(set(spans), reverse=True):
+        out = out[:start] + MASK + out[end:]
     return out
