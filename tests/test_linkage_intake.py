@@ -245,3 +245,28 @@ def test_cli_run_and_pseudonyms(linked, tmp_path: Path) -> None:
     empty = dict(env, MEDHUB_LINKAGE_DIR=str(tmp_path / "none"))
     res = CliRunner().invoke(app, ["linkage", "run"], env=empty)
     assert res.exit_code != 0 and "no token deposits" in res.output
+
+
+def test_an_old_buffer_is_deposited_on_the_next_item(settings: Settings, monkeypatch) -> None:
+    dep = intake.linkage_depositor(settings, "h1", lambda x: "p-" + x)
+    dep({"resourceType": "Patient", "id": "m1", "birthDate": "1980-01-02"})
+    assert intake.deposit_count(settings.linkage_dir) == 0  # buffered
+    monkeypatch.setattr(intake, "MAX_AGE_S", 0.0)
+    dep({"resourceType": "Observation", "id": "o1"})
+    assert intake.deposit_count(settings.linkage_dir) == 1
+
+
+def test_the_gate_deposits_when_it_is_dropped(settings: Settings) -> None:
+    import gc
+
+    from medhub.ingest.records import FhirItem
+    from medhub.privacy.gate import make_gate
+
+    gate = make_gate(settings, "h2")
+    out = gate(FhirItem("f", {"resourceType": "Patient", "id": "m9", "name": [{"family": "Kim"}]}))
+    assert out.resource["id"] == source_secrets(settings, "h2").patient("m9")
+    assert intake.deposit_count(settings.linkage_dir) == 0
+    del gate
+    gc.collect()
+    got = intake.deposited_tokens(settings.linkage_dir, intake.current_round(settings), "h2")
+    assert got["record_id"].tolist() == [out.resource["id"]]

@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -288,21 +289,27 @@ class Depositor:
         self._buffer: dict[str, dict[str, str | None]] = {}
         self._since = 0.0
         self.deposited = 0
+        self._lock = threading.RLock()
 
     def __call__(self, resource: dict[str, Any]) -> None:
         """Note a plaintext resource (only Patients with an id count). Call BEFORE de-identification."""
-        if resource.get("resourceType") != "Patient" or not isinstance(resource.get("id"), str):
-            return
-        if not resource["id"].strip():
-            return
-        if not self._buffer:
-            self._since = time.monotonic()
-        self._buffer[self._pseudonym_of(resource["id"])] = patient_identity(resource)
-        if len(self._buffer) >= BATCH_ROWS or time.monotonic() - self._since >= MAX_AGE_S:
-            self.flush()
+        with self._lock:
+            local = resource.get("id") if resource.get("resourceType") == "Patient" else None
+            if isinstance(local, str) and local.strip():
+                if not self._buffer:
+                    self._since = time.monotonic()
+                self._buffer[self._pseudonym_of(local)] = patient_identity(resource)
+            if self._buffer and (
+                len(self._buffer) >= BATCH_ROWS or time.monotonic() - self._since >= MAX_AGE_S
+            ):
+                self._flush()
 
     def flush(self) -> int:
         """Tokenize and deposit what is buffered; returns rows added or changed in the inbox."""
+        with self._lock:
+            return self._flush()
+
+    def _flush(self) -> int:
         if not self._buffer:
             return 0
         ids = list(self._buffer)
