@@ -325,7 +325,9 @@ def _walk(node: dict[str, Any], ctx: _Ctx, _kinds: dict[str, int] = _KINDS) -> N
     if "contentType" in node and "data" in node:  # an Attachment with inline content
         node.pop("data", None)
         node.pop("url", None)
-    for k, v in list(node.items()):
+    drop: list[str] = []
+    shift = ctx.shift
+    for k, v in node.items():  # values are replaced in place; keys to remove go after the loop
         kind = _kinds.get(k)
         if kind is None:
             kind = _kind(k)
@@ -334,8 +336,8 @@ def _walk(node: dict[str, Any], ctx: _Ctx, _kinds: dict[str, int] = _KINDS) -> N
             if tv is str:
                 if "Patient/" in v:
                     node[k] = _string(kind, v, ctx)
-                elif _looks_dated(v, ctx):  # a full date under a key not named like one (dateAsserted...)
-                    node[k] = shift_fhir(v, ctx.shift) or v
+                elif shift and len(v) >= 10 and v[4] == "-" and v[7] == "-" and _DATE_VALUE.match(v):
+                    node[k] = shift_fhir(v, shift) or v  # a full date under a key not named like one
             elif tv is dict:
                 _walk(v, ctx)
             elif tv is list:
@@ -347,14 +349,14 @@ def _walk(node: dict[str, Any], ctx: _Ctx, _kinds: dict[str, int] = _KINDS) -> N
             if ids:
                 node[k] = ids
             else:
-                del node[k]
+                drop.append(k)
         elif kind == _NOTE:
             if ctx.policy.fhir_notes == "clean" and tv is list:
                 node[k] = [_note(n, ctx) for n in v if isinstance(n, dict)]
             else:
-                del node[k]
+                drop.append(k)
         elif kind == _DROP:
-            del node[k]
+            drop.append(k)
         elif kind == _CONTAINED and tv is list:
             for inner in v:
                 if isinstance(inner, dict):
@@ -362,13 +364,15 @@ def _walk(node: dict[str, Any], ctx: _Ctx, _kinds: dict[str, int] = _KINDS) -> N
             _walk_list(v, _PLAIN, ctx)
         elif tv is str:
             if kind == _TEXT and ctx.matcher is _UNCHECKED:
-                del node[k]
+                drop.append(k)
             else:
                 node[k] = _string(kind, v, ctx)
         elif tv is dict:
             _walk(v, ctx)
         elif tv is list:
             _walk_list(v, kind, ctx)
+    for k in drop:
+        del node[k]
 
 
 def _strip_people(res: dict[str, Any], ctx: _Ctx) -> None:
