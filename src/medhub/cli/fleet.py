@@ -149,7 +149,11 @@ def compare(
     try:
         f, kind, load = _load(fleet, trace, scale, limit, start)
         with console.status(f"running every {kind} policy"):
-            cmp = compare_training(f, load) if kind == "training" else compare_inference(f, load)
+            cmp = (
+                compare_training(f, load, horizon_over=["gavel", "gavel-lp", "medhub"])
+                if kind == "training"
+                else compare_inference(f, load)
+            )
     except _errors() as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc
