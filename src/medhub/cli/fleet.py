@@ -88,7 +88,8 @@ def simulate(
     policy: str = typer.Option(
         "medhub",
         "--policy",
-        help="Inference: first-fit, capacity-proportional, medhub; training: fifo, gavel, medhub.",
+        help="Inference: first-fit, capacity-proportional, medhub; "
+        "training: fifo, fifo-strict, gavel, gavel-lp, medhub.",
     ),
     scale: float = SCALE,
     limit: int | None = LIMIT,
