@@ -194,7 +194,7 @@ def test_patient_identity_fields() -> None:
 def test_linkage_without_deposits_is_a_clear_error(settings: Settings) -> None:
     with pytest.raises(LinkageError, match="no token deposits"):
         run_linkage(settings)
-    with pytest.raises(LinkageError, match="not been linked"):
+    with pytest.raises(LinkageError, match="linked yet"):
         project_pseudonym_rows(settings, "p")
 
 
@@ -270,3 +270,28 @@ def test_the_gate_deposits_when_it_is_dropped(settings: Settings) -> None:
     gc.collect()
     got = intake.deposited_tokens(settings.linkage_dir, intake.current_round(settings), "h2")
     assert got["record_id"].tolist() == [out.resource["id"]]
+
+
+def test_the_unit_links_the_latest_deposited_round_without_the_key_store(settings: Settings) -> None:
+    pat = {"resourceType": "Patient", "id": "m1", "name": [{"family": "김", "given": ["민준"]}]}
+    dep = intake.linkage_depositor(settings, "h1", lambda x: "p-" + x)
+    dep(dict(pat, birthDate="1980-01-02"))
+    dep.flush()
+    r2 = intake.rotate_round(settings, "round-2")
+    dep2 = intake.linkage_depositor(settings, "h1", lambda x: "p-" + x)
+    dep2(dict(pat, id="m2", birthDate="1990-01-02"))
+    dep2(dict(pat, id="m3", birthDate="1991-01-02"))
+    dep2.flush()
+    # the unit sees only settings.linkage_dir: point the key store elsewhere
+    blind = load_settings(
+        {
+            "MEDHUB_HOME": str(settings.home),
+            "MEDHUB_KEY_DIR": str(settings.home.parent / "elsewhere"),
+            "MEDHUB_LINKAGE_DIR": str(settings.linkage_dir),
+        }
+    )
+    res = run_linkage(blind)
+    assert (res.round_id, res.records) == (r2, 2)
+    assert {r[1] for r in project_pseudonym_rows(blind, "p")} == {"p-m2", "p-m3"}
+    assert run_linkage(blind, round_id=intake.DEFAULT_ROUND).records == 1
+    assert not (settings.home.parent / "elsewhere").exists()

@@ -16,7 +16,7 @@ linkage_app = typer.Typer(
 
 @linkage_app.command("run")
 def run(
-    round_id: str = typer.Option(None, "--round", help="linkage round (default: the open one)"),
+    round_id: str = typer.Option(None, "--round", help="linkage round (default: the latest)"),
     threshold: float = typer.Option(0.5, help="match probability to accept a pair"),
 ) -> None:
     """Link every source's deposited tokens and cluster them into master IDs (kept inside the unit)."""
@@ -46,7 +46,7 @@ def run(
 def pseudonyms(
     project: str = typer.Option(..., "--project", help="project name (one key per project)"),
     out: Path = typer.Option(None, "--out", help="CSV to write (default: print to stdout)"),
-    round_id: str = typer.Option(None, "--round", help="linkage round (default: the open one)"),
+    round_id: str = typer.Option(None, "--round", help="linkage round (default: the latest)"),
 ) -> None:
     """Per-project pseudonyms: source, source pseudonym, HMAC(master ID, project key)."""
     from medhub.config import load_settings

@@ -243,6 +243,15 @@ def deposited_sources(linkage_dir: Path, round_id: str) -> list[str]:
         ]
 
 
+def latest_round(linkage_dir: Path) -> str | None:
+    """The round of the most recent deposit, or None when the inbox is empty."""
+    if not inbox_path(linkage_dir).exists():
+        return None
+    with open_inbox(linkage_dir) as con:
+        row = con.execute("select round_id from deposits order by deposited_at desc limit 1").fetchone()
+    return row[0] if row else None
+
+
 def deposited_tokens(linkage_dir: Path, round_id: str, source: str) -> pd.DataFrame:
     """One source's deposited token table for a round (record_id = source pseudonym)."""
     with open_inbox(linkage_dir) as con:

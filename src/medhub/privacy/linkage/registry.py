@@ -35,15 +35,33 @@ class LinkageRun:
     per_source: dict[str, int]
 
 
-def _round(settings: Settings, round_id: str | None) -> str:
-    # The unit learns the round id from the deposits; reading the source side's current round here is
-    # a convenience of this one-box deployment (the id is not secret, the key stays in key_dir).
-    return check_name("round id", round_id) if round_id else intake.current_round(settings)
+def _deposited_round(settings: Settings, round_id: str | None) -> str:
+    """The round asked for, or the one deposited to last (the unit never reads the source's key store)."""
+    if round_id:
+        return check_name("round id", round_id)
+    latest = intake.latest_round(settings.linkage_dir)
+    if latest is None:
+        raise LinkageError(
+            f"no token deposits in {intake.inbox_path(settings.linkage_dir)}: "
+            "ingest FHIR Patients through the gate first"
+        )
+    return latest
+
+
+def _linked_round(settings: Settings, round_id: str | None) -> str:
+    """The round asked for, or the one linked last."""
+    if round_id:
+        return check_name("round id", round_id)
+    with _membership(settings) as con:
+        row = con.execute("select round_id from rounds order by resolved_at desc limit 1").fetchone()
+    if row is None:
+        raise LinkageError("nothing has been linked yet: run `medhub linkage run` first")
+    return row[0]
 
 
 def run_linkage(settings: Settings, round_id: str | None = None, threshold: float = 0.5) -> LinkageRun:
     """Link every source's deposited tokens of the round and (re)assign master IDs."""
-    rid = _round(settings, round_id)
+    rid = _deposited_round(settings, round_id)
     names = intake.deposited_sources(settings.linkage_dir, rid)
     if not names:
         raise LinkageError(
@@ -87,7 +105,7 @@ def project_pseudonym_rows(
 
     project pseudonym = HMAC-SHA256(master ID, the project's key in the unit's key store)."""
     check_name("project", project)
-    rid = _round(settings, round_id)
+    rid = _linked_round(settings, round_id)
     with _membership(settings) as con:
         keys = [
             (s, r)
