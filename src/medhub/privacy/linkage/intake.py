@@ -16,9 +16,11 @@ Deposits are batched (tokenizing one row at a time costs ~50 ms of pandas overhe
 flushed at `BATCH_ROWS` rows, when it is older than `MAX_AGE_S` seconds, on `flush()`, and when the
 gate that owns the depositor is garbage collected or the process exits. A deposit is keyed by
 (round, source, source pseudonym); re-depositing identical identity fields changes nothing, and
-changed fields replace the earlier row (one row per patient and round). A process killed between
-a lake commit and the next flush loses at most that buffer's deposits (re-ingest of the file with
-`--force`-style reprocessing, or the next update of the patient, deposits them again).
+changed fields replace the earlier row (one row per patient and round). Known limits: a process
+killed (SIGKILL) between a lake commit and the next flush loses that buffer's deposits, and since
+ingestion skips files already landed, they come back only when the source sends those Patients
+again; a Patient deposited and then refused by de-identification leaves a token row no lake
+record shares (harmless: its pseudonym is never asked for).
 """
 
 from __future__ import annotations
