@@ -1,7 +1,9 @@
 """The demo, one function per step: synthesize three hospitals, ingest each as its own source,
-show the catalog, check the lake for every identifier the generator wrote, and report.
+show the catalog, check the lake for every identifier the generator wrote, and report; then link
+patients across hospitals in the linkage unit (scored against the generator's answer key), run
+SQL-on-FHIR views over the lake, and simulate the example fleet under medhub's policy and baselines.
 
-`STEPS` is a plain list; later issues append their steps (linkage, views, fleet). Each step
+`STEPS` is a plain list; later issues append their steps. Each step
 takes the shared `DemoContext` and fills it in. This module is a door: it may import every domain.
 """
 
