@@ -17,7 +17,9 @@
       - {name: chat, class: llm, share: 1.0, owner: consortium-a, residency: null,
          ttft_s: 2.0, tpot_s: 0.1}
 
-A partitioned device becomes k logical devices, each with 1/k of the profile.
+A partitioned device becomes k logical devices, each with 1/k of the profile. A stream's latency target
+is ttft_s + tpot_s x generated tokens (class llm) or latency_s (class image); batch inference is a stream
+with a loose target (e.g. ttft_s: 3600), which lets the energy-aware policy pack it onto efficient devices.
 """
 
 from __future__ import annotations
