@@ -12,7 +12,10 @@ from medhub.ingest.records import FhirItem
 
 
 def _walked(raw: bytes) -> list:
-    return [i.resource if isinstance(i, FhirItem) else i for i in fhir._bundle_items("b.json", orjson.loads(raw), None)]
+    return [
+        i.resource if isinstance(i, FhirItem) else i
+        for i in fhir._bundle_items("b.json", orjson.loads(raw), None)
+    ]
 
 
 def _read(tmp_path: Path, raw: bytes) -> list:
@@ -50,7 +53,9 @@ OBS = {
         # a key spelled with an escape: only the parsed document knows it is "reference"
         orjson.dumps(_bundle([PAT, OBS])).replace(b'"subject":{"reference"', b'"subject":{"r\\u0065ference"'),
         # a uuid spelled with an escape
-        orjson.dumps(_bundle([PAT, OBS])).replace(b'"reference":"urn:uuid:p1"', b'"reference":"urn:uuid:p\\u0031"'),
+        orjson.dumps(_bundle([PAT, OBS])).replace(
+            b'"reference":"urn:uuid:p1"', b'"reference":"urn:uuid:p\\u0031"'
+        ),
     ],
 )
 def test_fast_path_equals_walk(tmp_path: Path, raw: bytes) -> None:
