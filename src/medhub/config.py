@@ -44,7 +44,8 @@ class Settings:
             d.mkdir(parents=True, exist_ok=True)
 
 
-def _inside(child: Path, parent: Path) -> bool:
+def path_inside(child: Path, parent: Path) -> bool:
+    """Whether `child` is `parent` or lies under it (symbolic links resolved)."""
     try:
         child.resolve().relative_to(parent.resolve())
     except ValueError:
@@ -61,7 +62,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     linkage_dir = Path(env.get("MEDHUB_LINKAGE_DIR", "./.medhub-linkage")).expanduser().absolute()
     settings = Settings(home=home, database_url=database_url, key_dir=key_dir, linkage_dir=linkage_dir)
     for name, path in (("MEDHUB_KEY_DIR", key_dir), ("MEDHUB_LINKAGE_DIR", linkage_dir)):
-        if _inside(path, home) or _inside(home, path):
+        if path_inside(path, home) or path_inside(home, path):
             raise ConfigError(
                 f"{name}={path} overlaps MEDHUB_HOME={home}: keys must never sit beside the data they protect"
             )

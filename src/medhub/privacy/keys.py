@@ -17,7 +17,7 @@ import re
 import secrets
 from pathlib import Path
 
-from medhub.config import ConfigError, Settings
+from medhub.config import ConfigError, Settings, path_inside
 
 KEY_BYTES = 32
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -25,14 +25,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class KeyStoreError(RuntimeError):
     """A key file is unreadable, of the wrong size, or has unsafe permissions."""
-
-
-def _inside(child: Path, parent: Path) -> bool:
-    try:
-        child.resolve().relative_to(parent.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 def _check_name(kind: str, value: str) -> str:
@@ -46,7 +38,7 @@ class KeyStore:
 
     def __init__(self, key_dir: Path, home: Path | None = None) -> None:
         key_dir = Path(key_dir).absolute()
-        if home is not None and (_inside(key_dir, home) or _inside(Path(home), key_dir)):
+        if home is not None and (path_inside(key_dir, home) or path_inside(Path(home), key_dir)):
             raise ConfigError(
                 f"key store {key_dir} overlaps the hub home {home}: "
                 "keys must never sit beside the data they protect"
