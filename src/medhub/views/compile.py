@@ -25,6 +25,7 @@ The query reads a relation with columns (resource_type, resource) given as `sour
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import itertools
 import re
@@ -141,6 +142,9 @@ def jv_of(v: Val) -> str:
     return path_jv(v) if v.kind == "path" else v.sql
 
 
+# one-element lambdas inside correlated subqueries trip a DuckDB 2.0 binder assertion
+# ("Failed to bind column reference"), so lateral mode writes the repeated expression out instead
+_BIND: contextvars.ContextVar[bool] = contextvars.ContextVar("medhub_views_bind", default=True)
 _SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
@@ -148,7 +152,7 @@ def bind(expr: str, body) -> str:  # noqa: ANN001 - body: str -> str
     """Evaluate `expr` once and use it several times in `body` (a one-element lambda), unless it is a
     plain column or variable already. DuckDB shares repeated subexpressions in projections, but not
     in filters or inside lambdas."""
-    if _SIMPLE.match(expr):
+    if _SIMPLE.match(expr) or not _BIND.get():
         return body(expr)
     v = "b" + hashlib.sha1(expr.encode()).hexdigest()[:10]
     return f"list_transform([{expr}], lambda {v}: {body(v)})[1]"
@@ -1006,12 +1010,18 @@ def _stage_query(view: View, ctx: Ctx, filtered: str) -> str:
 
 
 def compile_view(view: View, source_sql: str, mode: str = "auto") -> str:
-    """DuckDB SQL for `view` over a relation (resource_type, resource) given as SQL text.
+    """DuckDB SQL for `view` over a relation (resource_type, resource) given as SQL text (see the
+    module docstring for the modes)."""
+    if mode == "auto":
+        mode = "lateral" if _has_repeat(view.select) else "unnest"
+    token = _BIND.set(mode != "lateral")
+    try:
+        return _compile_view(view, source_sql, mode)
+    finally:
+        _BIND.reset(token)
 
-    mode: "lateral" (default) uses correlated subqueries; "list" builds each resource's rows as a
-    list of structs and unnests it (no repeat; slower in DuckDB 2.0 but portable to engines without
-    lateral joins); "auto" is lateral.
-    """
+
+def _compile_view(view: View, source_sql: str, mode: str) -> str:
     ctx = Ctx(node="r.resource", root="r.resource", row_index="CAST(0 AS BIGINT)", constants=view.constants)
     typed = f"(SELECT r.resource FROM ({source_sql}) r WHERE r.resource_type = {q(view.resource)})"
     conds = [as_bool(compile_expr(w, ctx), f"where[{i}]", strict=True) for i, w in enumerate(view.where)]

@@ -7,13 +7,9 @@ views and resources and check that it and the compiled DuckDB SQL return the sam
 
 from __future__ import annotations
 
-import re
-
 from medhub.views import fhirpath as fp
 from medhub.views.definition import Select as SelectNode
 from medhub.views.definition import View, ViewError
-
-_REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
 class EvalError(ViewError):
@@ -47,16 +43,18 @@ def _num(v: object) -> float | None:
 
 
 def _key(ref: object, typ: str | None) -> str | None:
+    """The key a Reference points at (same rules as compile.reference_key_sql)."""
     if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
         return None
     s = ref["reference"]
-    urn = re.match(r"^urn:(?:uuid|oid):(.+)$", s)
-    if urn:
-        return urn.group(1) if typ is None or ref.get("type", typ) == typ else None
-    m = _REF.search(s)
-    if not m:
+    for prefix in ("urn:uuid:", "urn:oid:"):
+        if s.startswith(prefix):
+            return s[len(prefix) :] if typ is None or ref.get("type", typ) == typ else None
+    parts = s.split("/_history/")[0].split("/")
+    if len(parts) < 2 or not parts[-1]:
         return None
-    return m.group(2) if typ is None or m.group(1) == typ else None
+    ok = parts[-2] == typ if typ else parts[-2][:1].isascii() and parts[-2][:1].isupper()
+    return parts[-1] if ok else None
 
 
 class _Eval:
