@@ -112,7 +112,11 @@ def conformance(
             result = run_suite(directory, progress=lambda f: progress.update(task, description=f))
     except ViewError as exc:
         _fail(str(exc))
-    report.write_text(json.dumps(result, indent=2))
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result, indent=2))
+    except OSError as exc:
+        _fail(f"{report}: cannot write the report: {exc.strerror or exc}")
     passed, total = summary(result)
     for fname, body in result.items():
         for t in body["tests"]:
