@@ -125,7 +125,18 @@ class _Partition:
         table = pa.Table.from_arrays([self._array(f) for f in self.schema], schema=self.schema)
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd", compression_level=1)
+            # Large unique values (resource JSON, hashes) gain nothing from dictionary pages or
+            # min/max statistics, and computing them costs as much as the compression.
+            plain = set(self.text) | set(self.digests)
+            small = [f.name for f in self.schema if f.name not in plain]
+            self.writer = pq.ParquetWriter(
+                self.path,
+                self.schema,
+                compression="zstd",
+                compression_level=1,
+                use_dictionary=small if plain else True,
+                write_statistics=small if plain else True,
+            )
         self.writer.write_table(table, row_group_size=1 << 20)
         self.rows += table.num_rows
         self.pending = 0
