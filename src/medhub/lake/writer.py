@@ -343,8 +343,9 @@ class LakeWriter:
         self._grew(len(text) + 200)
         return rtype, True
 
-    def _stage_blob(self, data: bytes) -> str:
-        sha = hashlib.sha256(data).hexdigest()
+    def _stage_blob(self, data: bytes, sha: str | None = None) -> str:
+        """Stage `data` as a blob; `sha`, where given, is its sha256 already computed."""
+        sha = sha or hashlib.sha256(data).hexdigest()
         if sha not in self.blobs and not layout.blob_path(self.lake, sha).exists():
             p = self.stage / "blobs" / sha
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -368,7 +369,7 @@ class LakeWriter:
         sha = hashlib.sha256(data).hexdigest()
         if not self._is_new(layout.DICOM, bytes.fromhex(sha[:16])):
             return "dicom", False
-        self._stage_blob(data)
+        self._stage_blob(data, sha)
         pid = str(ds.get("PatientID", "") or "")
         meta = getattr(ds, "file_meta", None)
         ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
@@ -436,7 +437,7 @@ class LakeWriter:
         content_hash = hashlib.sha256(orjson.dumps(meta) + samples_sha.encode()).hexdigest()
         if not self._is_new(layout.BIOSIGNAL, bytes.fromhex(content_hash[:16])):
             return item.format, False
-        self._stage_blob(data)
+        self._stage_blob(data, samples_sha)
         duration = max((c.n_samples / c.fs for c in ch if c.fs), default=None)
         part = self._partition(layout.BIOSIGNAL, None)
         part.pending += 1
