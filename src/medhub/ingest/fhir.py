@@ -135,17 +135,16 @@ def _resolve_raw(raw: bytes) -> tuple[bytes, dict[str, str]] | None:
     candidate (no `urn:uuid:` reference, or escapes that the bytes cannot be trusted with)."""
     if b"urn:uuid:" not in raw or _ESCAPE_RAW.search(raw):
         return None
-    urls = {m[1].decode(): f"{m[2].decode()}/{m[3].decode()}" for m in _ENTRY_RAW.finditer(raw)}
-    if not urls:
+    table = {full: b"%s/%s" % (rtype, rid) for full, rtype, rid in _ENTRY_RAW.findall(raw)}
+    if not table:
         return None
-    table = {k.encode(): v.encode() for k, v in urls.items()}
-
-    def sub(m: re.Match[bytes]) -> bytes:
-        if raw[m.start() - 1] == 0x5C:  # an escaped quote: not a key but text inside a string
-            return m[0]
-        return m[1] + table.get(m[2], m[2])
-
-    return _REF_RAW.sub(sub, raw), urls
+    # [text, '"reference": "', uuid, text, '"reference": "', uuid, ..., text]
+    parts = _REF_RAW.split(raw)
+    get = table.get
+    for i in range(2, len(parts), 3):
+        if not parts[i - 2].endswith(b"\\"):  # after an escaped quote it is text inside a string
+            parts[i] = get(parts[i], parts[i])
+    return b"".join(parts), {k.decode(): v.decode() for k, v in table.items()}
 
 
 def _bundle_urls(entries: Any, fill_ids: bool = False) -> dict[str, str]:
