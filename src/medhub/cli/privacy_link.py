@@ -79,6 +79,7 @@ def register(app: typer.Typer) -> None:
         right_id: str = typer.Option(None, "--right-id", help="id column of --right (default: row number)"),
         with_rrn: bool = typer.Option(True, "--with-rrn/--without-rrn", help="use the RRN (national id)"),
         threshold: float = typer.Option(0.5, help="match probability to accept a pair"),
+        workers: int = typer.Option(1, help="processes per file for tokenizing (worth it from ~50k rows)"),
         round_id: str = typer.Option(
             None,
             "--round",
@@ -108,7 +109,11 @@ def register(app: typer.Typer) -> None:
                 mapping = _mapping(list(df.columns), map_)
                 status.update(f"tokenizing {path.name} ({len(df)} rows)")
                 try:
-                    tables.append(tokenize(df, key, id_column=id_col, mapping=mapping, with_rrn=with_rrn))
+                    tables.append(
+                        tokenize(
+                            df, key, id_column=id_col, mapping=mapping, with_rrn=with_rrn, workers=workers
+                        )
+                    )
                 except ValueError as exc:
                     raise typer.BadParameter(f"{path}: {exc}") from exc
             status.update("linking tokens in the unit...")
