@@ -1,21 +1,41 @@
 """The linear-programming lower bound on inference energy for a workload on a fleet (scipy HiGHS).
 
-Time is cut into windows of `window_s`. Variables y[k, g, w] >= 0: units of work of residency/class key
-k served by device group g (one site, one device type) in window w. Costs: facility joules per unit at
-full load, P_peak * PUE / T_sat (plus each device's share of its node's host power): because power is
-concave in load with P(0) >= 0, P(U) >= U * P_peak, so no schedule spends less per unit. (A measured
-profile with a convex curve, exponent > 1, gets min_U P(U)/U instead, so the bound stays a bound.)
-Constraints:
+Time is cut into windows of `window_s`. Variables y[k, g, w] >= 0: units of work of key k served by
+device group g (one site, one device type) in window w. A key is (residency, class, rate bin): requests
+are binned by the rate they need, rho_r = units_r / D_r, where D_r is their latency target (or their
+actual latency, if later and given).
 
-- capacity: sum_k y[k, g, w] / T_sat[k, g] <= devices(g) * window_s       (U <= 1)
-- causality: work served by the end of window w <= work arrived by the end of window w, per key
-- deadlines: work served by the end of window w >= work due by the start of window w+1, per key,
-  where a request is due at arrival + latency target (or at its actual completion, if later and given)
-- everything is served; key k only on groups its residency and class allow.
+Why it is a bound. Split every device's power, at every instant, into its sleep power (which it draws
+in every state: asleep, waking, idle, busy) and the rest; with n >= 1 requests in flight, charge the
+rest, P(U(n)) - P_sleep, plus 1/m of its node's host power (m devices per node: the host is on whenever
+any of them is, so the charges never exceed the host's energy), to the n requests equally, f(n) watts
+each (times PUE). Every joule charged is a joule the simulator counts, so
+
+    energy >= sum_devices P_sleep * PUE * makespan + sum_requests (energy charged to the request).
+
+A request in flight with n companions gets rate rho(n) = T_sat U(n) / n (processor sharing) and is
+charged f(n); while it waits it gets and is charged 0. It must receive units_r within D_r, so its
+charge is at least D_r h(units_r / D_r), where h is the lower convex envelope of (0, 0) and the points
+(rho(n), f(n)), n = 1..max_batch (beyond max_batch the points lie on the segment from (0, 0) through
+n = max_batch): per unit, h(rho)/rho, which is the full-load cost (P_peak - P_sleep + host share) *
+PUE / T_sat while rho <= rho(max_batch), and grows above it (a request that needs more than a full
+device's per-request rate must run part-loaded, where concave power costs more per unit). h(rho)/rho
+is non-decreasing, so each bin is priced at its lower edge; a bin whose lower edge exceeds rho(1) (the
+fastest a device of the group can serve one request) is not allowed on the group at all. The makespan
+is at least the last arrival plus that request's fastest possible service.
+
+Constraints (each holds for every schedule that meets the deadlines, per key):
+
+- capacity: sum_k y[k, g, w] / T_sat[k, g] <= devices(g) * window_s (a device delivers at most T_sat)
+- causality: work served by the end of window w <= work arrived by the end of window w
+- deadlines: work served by the end of window w >= work due by the end of window w
+- everything is served; key k only on groups its residency, class and rate allow.
 
 Power caps are deliberately left out, so the bound also holds for policies that break them. With
-`completion` (a policy's own completion times), that policy's schedule is feasible for the LP, so the
-bound can never exceed its energy; without it, it bounds every schedule that meets every latency target.
+`completion` (a policy's own completion times), that policy's schedule is feasible for the LP and its
+requests' rates are what it actually achieved, so the bound can never exceed its energy; without it, it
+bounds every schedule that meets every latency target. tests/test_fleet.py checks both on random
+instances and random (seeded) policies.
 """
 
 from __future__ import annotations
@@ -27,16 +47,49 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 from medhub.fleet.model import Fleet
+from medhub.fleet.profiles import throughput_curve
 from medhub.fleet.traces import InferenceWorkload
 
+RATE_BIN_RATIO = 1.1  # geometric width of the rate bins above the lowest full-load per-request rate
 
-def least_power_per_utilization(profile) -> float:
-    """min over U in (0, 1] of P(U) / U: P_peak when power is concave (exponent <= 1), less otherwise."""
-    if profile.power_exponent <= 1.0:
-        return profile.peak_power_w
-    u = np.linspace(1e-3, 1.0, 4000)
-    p = profile.idle_power_w + (profile.peak_power_w - profile.idle_power_w) * u**profile.power_exponent
-    return float((p / u).min())
+
+def request_points(
+    profile, workload_class: str, host_share_w: float, pue: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rho(n), f(n)) for n = 1..max_batch: per-request rate (units/s) and facility watts charged to each
+    of n requests in flight (power above sleep plus the host share, shared equally), as the simulator
+    models a device of this profile."""
+    b = max(1, profile.max_batch)
+    u = np.asarray(throughput_curve(profile, b)[1:])
+    n = np.arange(1, b + 1, dtype=float)
+    tsat = profile.throughput.get(workload_class, 0.0)
+    sleep = min(profile.sleep_power_w, profile.idle_power_w)
+    power = profile.idle_power_w + (profile.peak_power_w - profile.idle_power_w) * u**profile.power_exponent
+    return tsat * u / n, (power - sleep + host_share_w) * pue / n
+
+
+def cost_per_unit(rho_pts: np.ndarray, f_pts: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """h(rho)/rho: the least facility joules per unit for a request that needs rate rho, where h is the
+    lower convex envelope of (0, 0) and the points; inf above the fastest point."""
+    x = np.concatenate([[0.0], rho_pts])
+    y = np.concatenate([[0.0], f_pts])
+    rho = np.asarray(rho, dtype=float)
+    out = np.full(rho.shape, np.inf)
+    for i, r in np.ndenumerate(rho):
+        if r > x.max() * (1 + 1e-12):
+            continue
+        if r <= 0:
+            out[i] = float((y[1:] / x[1:]).min())
+            continue
+        lo, hi = x <= r, x >= r
+        xl, yl = x[lo][:, None], y[lo][:, None]
+        xh, yh = x[hi][None, :], y[hi][None, :]
+        span = xh - xl
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(span > 0, (r - xl) / np.where(span > 0, span, 1.0), 0.0)
+        h = yl + t * (yh - yl)
+        out[i] = float(h.min()) / r
+    return out
 
 
 class BoundError(RuntimeError):
@@ -61,48 +114,96 @@ def energy_lower_bound(
     completion: np.ndarray | None = None,
 ) -> LowerBound:
     classes = sorted({s.workload_class for s in fleet.streams})
-    keys = sorted({(s.residency, s.workload_class) for s in fleet.streams}, key=str)
-    key_of_stream = np.array([keys.index((s.residency, s.workload_class)) for s in fleet.streams])
     groups = fleet.groups()
+    G = len(groups)
     node_devs: dict[int, int] = {}
     for d in fleet.devices:
         node_devs[d.node] = node_devs.get(d.node, 0) + 1
     g_count = np.array([len(idx) for _, _, idx in groups], dtype=float)
-    # per group: facility joules per device-second at full load (device + host share)
-    g_full_w = []
-    for s, _, idx in groups:
-        pue = fleet.sites[s].pue
-        host = min(
-            fleet.nodes[fleet.devices[i].node].host_power_w / node_devs[fleet.devices[i].node] for i in idx
-        )
-        g_full_w.append((least_power_per_utilization(fleet.devices[idx[0]].profile) + host) * pue)
-    tsat = np.array(
-        [[fleet.devices[idx[0]].profile.throughput.get(c, 0.0) for _, _, idx in groups] for c in classes]
-    )
+    g_host = [
+        min(fleet.nodes[fleet.devices[i].node].host_power_w / node_devs[fleet.devices[i].node] for i in idx)
+        for _, _, idx in groups
+    ]
+    g_prof = [fleet.devices[idx[0]].profile for _, _, idx in groups]
+    g_pue = [fleet.sites[s].pue for s, _, _ in groups]
+    tsat = np.array([[g_prof[g].throughput.get(c, 0.0) for g in range(G)] for c in classes])
+    # per class and group: the request points (rate, charged watts)
+    pts = {
+        (ci, g): request_points(g_prof[g], c, g_host[g], g_pue[g])
+        for ci, c in enumerate(classes)
+        for g in range(G)
+        if tsat[ci, g] > 0
+    }
 
     arrival = wl.arrival
     due = arrival + wl.target
     if completion is not None:
         due = np.maximum(due, completion)
+    req_class = np.array([classes.index(s.workload_class) for s in fleet.streams])[wl.stream]
+    rate = wl.units / np.maximum(due - arrival, 1e-12)
+    # rate bins per class: edges at each group's full-load per-request rate, then geometric
+    rate_bin = np.zeros(len(wl), dtype=int)
+    bin_lo: dict[tuple[int, int], float] = {}
+    for ci in range(len(classes)):
+        if not any((ci, g) in pts for g in range(G)):
+            bin_lo[ci, 0] = 0.0
+            continue
+        full = sorted({float(pts[ci, g][0][-1]) for g in range(G) if (ci, g) in pts})
+        fastest = max(float(pts[ci, g][0][0]) for g in range(G) if (ci, g) in pts)
+        edges = [0.0, *full]
+        while edges[-1] * RATE_BIN_RATIO < fastest:
+            edges.append(edges[-1] * RATE_BIN_RATIO)
+        edges.append(fastest)
+        edges = sorted(set(edges))
+        m = req_class == ci
+        rate_bin[m] = np.searchsorted(edges, rate[m], side="right") - 1
+        for b, lo in enumerate(edges):
+            bin_lo[ci, b] = lo
+    stream_res = [s.residency for s in fleet.streams]
+    req_key_raw = [(stream_res[st], req_class[i], rate_bin[i]) for i, st in enumerate(wl.stream)]
+    keys = sorted(set(req_key_raw), key=str)
+    kindex = {k: i for i, k in enumerate(keys)}
+    kreq = np.array([kindex[k] for k in req_key_raw], dtype=int)
+
+    # makespan >= the last arrival plus its fastest service; every device draws >= sleep power until then
+    last = int(np.argmax(arrival)) if len(wl) else 0
+    fastest_last = max(
+        (float(pts[req_class[last], g][0][0]) for g in range(G) if (req_class[last], g) in pts), default=0.0
+    )
+    t_min = (
+        float(arrival[last] + (wl.units[last] / fastest_last if fastest_last else 0.0)) if len(wl) else 0.0
+    )
+    floor_j = t_min * sum(
+        min(d.profile.sleep_power_w, d.profile.idle_power_w) * fleet.sites[d.site].pue for d in fleet.devices
+    )
+
     nw = int(np.floor(due.max() / window_s)) + 1
-    kreq = key_of_stream[wl.stream]
     a_win = np.minimum((arrival // window_s).astype(int), nw - 1)
     d_win = np.minimum((due // window_s).astype(int), nw - 1)
-    K, G = len(keys), len(groups)
+    K = len(keys)
     cum_arr = np.zeros((K, nw))
     cum_due = np.zeros((K, nw))
     for k in range(K):
         m = kreq == k
         cum_arr[k] = np.cumsum(np.bincount(a_win[m], weights=wl.units[m], minlength=nw))
-        # due by the start of window w+1 means d_win <= w - 1 ... a request due inside window w may be
-        # served up to its deadline, so count it as due at the end of window w (a relaxation).
+        # a request due inside window w may be served up to its deadline, so it counts as due at the
+        # end of window w (a relaxation)
         cum_due[k] = np.cumsum(np.bincount(d_win[m], weights=wl.units[m], minlength=nw))
 
+    unit_cost = np.full((K, G), np.inf)
+    for k, (_, ci, b) in enumerate(keys):
+        for g in range(G):
+            if (ci, g) in pts:
+                unit_cost[k, g] = cost_per_unit(*pts[ci, g], np.array([bin_lo[ci, b]]))[0]
+
     allowed = np.zeros((K, G), dtype=bool)
-    for k, (res, c) in enumerate(keys):
-        ci = classes.index(c)
+    for k, (res, ci, _) in enumerate(keys):
         for g, (s, _, _) in enumerate(groups):
-            allowed[k, g] = tsat[ci, g] > 0 and (res is None or fleet.sites[s].name == res)
+            allowed[k, g] = (
+                tsat[ci, g] > 0
+                and np.isfinite(unit_cost[k, g])
+                and (res is None or fleet.sites[s].name == res)
+            )
     pairs = [(k, g) for k in range(K) for g in range(G) if allowed[k, g]]
     missing = [keys[k] for k in range(K) if not allowed[k].any()]
     if missing:
@@ -115,7 +216,7 @@ def energy_lower_bound(
 
     cost = np.empty(nvar)
     for p, (k, g) in enumerate(pairs):
-        cost[p * nw : (p + 1) * nw] = g_full_w[g] / tsat[classes.index(keys[k][1]), g]
+        cost[p * nw : (p + 1) * nw] = unit_cost[k, g]
 
     rows, cols, vals, b_ub = [], [], [], []
     r = 0
@@ -127,7 +228,7 @@ def energy_lower_bound(
                 k = pairs[p][0]
                 rows.append(r)
                 cols.append(var(p, w))
-                vals.append(1.0 / tsat[classes.index(keys[k][1]), g])
+                vals.append(1.0 / tsat[keys[k][1], g])
             b_ub.append(g_count[g] * window_s)
             r += 1
     # causality (<= arrived) and deadlines (-served <= -due), cumulative per key
@@ -163,10 +264,11 @@ def energy_lower_bound(
         name = f"{fleet.sites[groups[g][0]].name}/{groups[g][1]}"
         by_group[name] = by_group.get(name, 0.0) + float(y[p])
     tokens = float(wl.out_tokens.sum())
+    energy = float(res.fun) + floor_j
     return LowerBound(
-        energy_j=float(res.fun),
-        j_per_token=float(res.fun) / tokens if tokens else float("nan"),
-        j_per_unit=float(res.fun) / float(wl.units.sum()),
+        energy_j=energy,
+        j_per_token=energy / tokens if tokens else float("nan"),
+        j_per_unit=energy / float(wl.units.sum()),
         windows=nw,
         status=res.message,
         units_by_group=by_group,
