@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medhub.privacy.linkage import custodian
+from medhub.privacy.linkage import custodian, intake
 from medhub.privacy.linkage import normalize as nz
 from medhub.privacy.linkage.attack import frequency_attack
 from medhub.privacy.linkage.fellegi_sunter import FIELDS
@@ -247,7 +247,8 @@ def test_one_to_one_and_cluster_constraints() -> None:
 def test_one_patient_at_three_hospitals_gets_one_master_id(settings) -> None:
     people = make_people(600, seed=21)
     unit = LinkageUnit(settings.linkage_dir)
-    round_id, key = custodian.new_round(settings.linkage_dir)
+    round_id = "r-test"
+    key = intake.round_key(settings, round_id)
     sources = {}
     for h in range(3):
         chosen = [p for i, p in enumerate(people) if (i + h) % 4 != 0]  # each hospital sees 3/4 of them
@@ -280,7 +281,8 @@ def test_one_patient_at_three_hospitals_gets_one_master_id(settings) -> None:
 def test_project_pseudonyms_differ_between_projects_and_cannot_be_joined(settings) -> None:
     left, right = _two_sources(400, seed=22, overlap=1.0)
     unit = LinkageUnit(settings.linkage_dir)
-    round_id, key = custodian.new_round(settings.linkage_dir)
+    round_id = "r-test"
+    key = intake.round_key(settings, round_id)
     for name, df in (("a", left), ("b", right)):
         df = df.assign(mrn=[f"{name}{i}" for i in range(len(df))])
         unit.receive(round_id, name, tokenize(df.drop(columns=["person_id"]), key, id_column="mrn"))
@@ -300,35 +302,31 @@ def test_project_pseudonyms_differ_between_projects_and_cannot_be_joined(setting
         unit.project_pseudonyms("proj-1", [("a", "nobody")])
 
 
-def test_keys_and_store_live_under_linkage_dir_only(settings) -> None:
+def test_round_keys_live_with_the_custodian_and_the_unit_holds_none(settings) -> None:
     unit = LinkageUnit(settings.linkage_dir)
-    round_id, key = custodian.new_round(settings.linkage_dir)
+    round_id = "r-test"
+    key = intake.round_key(settings, round_id)
     left, _ = _two_sources(30, seed=23)
     unit.receive(round_id, "a", _tok(left, key))
     unit.resolve(round_id)
     unit.project_pseudonyms("p", [("a", "r0")])
     files = [p for p in settings.linkage_dir.rglob("*") if p.is_file()]
     assert any(p.name == "linkage.sqlite3" for p in files)
-    assert custodian.round_key_path(settings.linkage_dir, round_id).exists()
-    assert custodian.project_key_path(settings.linkage_dir, "p").exists()
-    for p in (
-        custodian.round_key_path(settings.linkage_dir, round_id),
-        custodian.project_key_path(settings.linkage_dir, "p"),
-    ):
-        assert stat.S_IMODE(p.stat().st_mode) == 0o600
-        assert len(p.read_bytes()) == 32
+    # the token key is in the custodian's key store, never beside the tokens it made
+    assert intake.round_key(settings, round_id) == key
+    assert not any(key in p.read_bytes() for p in files)
+    key_files = [p for p in settings.key_dir.rglob("*.key")]
+    assert any(p.read_bytes() == key for p in key_files)
+    project_key = custodian.project_key_path(settings.linkage_dir, "p")
+    assert stat.S_IMODE(project_key.stat().st_mode) == 0o600
+    assert len(project_key.read_bytes()) == 32
     # nothing of the unit sits in the hub home or the hub key store
     for d in (settings.home, settings.key_dir):
         if d.exists():
             names = {p.name for p in d.rglob("*")}
-            assert not names & {"linkage.sqlite3", f"{round_id}.key", "p.key"}
-    assert custodian.round_key(settings.linkage_dir, round_id) == key
-    with pytest.raises(custodian.LinkageKeyError, match="never reused"):
-        custodian.new_round(settings.linkage_dir, round_id)
-    with pytest.raises(custodian.LinkageKeyError, match="no linkage round"):
-        custodian.round_key(settings.linkage_dir, "r-none")
+            assert not names & {"linkage.sqlite3", "p.key"}
     with pytest.raises(ValueError, match="invalid"):
-        custodian.round_key(settings.linkage_dir, "../escape")
+        intake.round_key(settings, "../escape")
     with pytest.raises(LinkageError, match="no token tables"):
         unit.resolve("empty-round")
 

@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
         round_id: str = typer.Option(
             None,
             "--round",
-            help="tokenize with this custodian round's key (default: a one-off key that is never stored)",
+            help="tokenize with this round's key from the custodian's key store under MEDHUB_KEY_DIR "
+            "(created on first use; default: a one-off key that is never stored)",
         ),
     ) -> None:
         """Link two files through the token path: tokenize each side, link the tokens, write pairs."""
@@ -91,13 +92,13 @@ def register(app: typer.Typer) -> None:
         import time
 
         from medhub.config import load_settings
-        from medhub.privacy.linkage import custodian
+        from medhub.privacy.linkage import custodian, intake
         from medhub.privacy.linkage.tokens import tokenize
         from medhub.privacy.linkage.unit import LinkageError, link_tables
 
         console = Console(stderr=True)
         key = (
-            custodian.round_key(load_settings().linkage_dir, round_id)
+            intake.round_key(load_settings(), round_id)
             if round_id
             else secrets.token_bytes(custodian.KEY_BYTES)
         )

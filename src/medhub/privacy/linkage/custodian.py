@@ -1,17 +1,17 @@
-"""Key files of the linkage unit: round keys (the key custodian's) and project keys (the unit's).
+"""Key files of the linkage unit: its project keys, for per-project pseudonyms.
 
 Layout under settings.linkage_dir, never inside the hub home (config refuses that):
 
-    custodian/rounds/<round_id>.key     handed to the sources to tokenize; the unit never reads them
     unit/project-keys/<project>.key     the unit's keys for per-project pseudonyms
 
-In production the custodian is a separate host; here the split is by folder. Keys are 32
-random bytes, written atomically with mode 0600 in 0700 folders.
+Round keys (the token keys) are NOT here: they belong to the key custodian on the source side
+(`medhub.privacy.linkage.intake.round_key`, in the key store under settings.key_dir), so the unit
+that holds the tokens never holds the key that made them. Keys are 32 random bytes, written
+atomically with mode 0600 in 0700 folders.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import secrets
@@ -65,31 +65,8 @@ def read_or_create_key(path: Path) -> bytes:
     return read_key(path)
 
 
-def round_key_path(linkage_dir: Path, round_id: str) -> Path:
-    return Path(linkage_dir) / "custodian" / "rounds" / f"{check_name('round id', round_id)}.key"
-
-
 def project_key_path(linkage_dir: Path, project: str) -> Path:
     return Path(linkage_dir) / "unit" / "project-keys" / f"{check_name('project', project)}.key"
-
-
-def new_round(linkage_dir: Path, round_id: str | None = None) -> tuple[str, bytes]:
-    """Open a linkage round: a fresh key from the custodian, under a new round id."""
-    rid = round_id or datetime.datetime.now(datetime.UTC).strftime(
-        "r%Y%m%dT%H%M%S"
-    ) + "-" + secrets.token_hex(3)
-    path = round_key_path(linkage_dir, rid)
-    if path.exists():
-        raise LinkageKeyError(f"round {rid} already exists; a round key is never reused")
-    return rid, read_or_create_key(path)
-
-
-def round_key(linkage_dir: Path, round_id: str) -> bytes:
-    """The key of an open round (what the custodian hands a source)."""
-    path = round_key_path(linkage_dir, round_id)
-    if not path.exists():
-        raise LinkageKeyError(f"no linkage round {round_id!r} at {path.parent}")
-    return read_key(path)
 
 
 def project_key(linkage_dir: Path, project: str) -> bytes:
