@@ -11,7 +11,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "medhub"
 FLOW = ["synth", "ingest", "privacy", "lake", "views", "governance", "ledger"]
-HELPERS = {"config", "shared_data", "store", "__init__"}
+HELPERS = {"config", "shared_data", "store", "hangul", "__init__"}
 DOORS = {"cli", "api", "web", "demo"}
 # What each domain may import besides helpers and itself.
 ALLOWED: dict[str, set[str]] = {name: set(FLOW[: i]) for i, name in enumerate(FLOW)}

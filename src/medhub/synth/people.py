@@ -20,6 +20,8 @@ import itertools
 import random
 from dataclasses import dataclass, replace
 
+from medhub import hangul
+
 
 @dataclass(frozen=True)
 class Person:
@@ -181,81 +183,13 @@ def _given_pool(sex: str, year: int) -> tuple[str, ...]:
 
 
 # --- Revised Romanization, syllable by syllable (as given names are usually written) ----------
-_CHO = ("g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h")
-_JUNG = (
-    "a",
-    "ae",
-    "ya",
-    "yae",
-    "eo",
-    "e",
-    "yeo",
-    "ye",
-    "o",
-    "wa",
-    "wae",
-    "oe",
-    "yo",
-    "u",
-    "wo",
-    "we",
-    "wi",
-    "yu",
-    "eu",
-    "ui",
-    "i",
-)
-_JONG = (
-    "",
-    "k",
-    "k",
-    "k",
-    "n",
-    "n",
-    "n",
-    "t",
-    "l",
-    "k",
-    "m",
-    "l",
-    "l",
-    "l",
-    "p",
-    "l",
-    "m",
-    "p",
-    "p",
-    "t",
-    "t",
-    "ng",
-    "t",
-    "t",
-    "k",
-    "t",
-    "p",
-    "t",
-)
+_decompose = hangul.decompose
+_compose = hangul.compose
 
 
-def _decompose(syllable: str) -> tuple[int, int, int]:
-    code = ord(syllable) - 0xAC00
-    return code // 588, (code % 588) // 28, code % 28
-
-
-def _compose(cho: int, jung: int, jong: int) -> str:
-    return chr(0xAC00 + cho * 588 + jung * 28 + jong)
-
-
-def romanize(hangul: str) -> str:
+def romanize(name: str) -> str:
     """Revised Romanization of a Hangul given name, syllable by syllable, capitalized ("Minjun")."""
-    out = []
-    for ch in hangul:
-        if "가" <= ch <= "힣":
-            cho, jung, jong = _decompose(ch)
-            out.append(_CHO[cho] + _JUNG[jung] + _JONG[jong])
-        else:
-            out.append(ch)
-    return "".join(out).capitalize()
+    return hangul.romanize(name).capitalize()
 
 
 _ROMAN_GIVEN_CACHE: dict[str, str] = {}

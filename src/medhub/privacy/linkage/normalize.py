@@ -13,6 +13,9 @@ import datetime
 import re
 import unicodedata
 
+from medhub.hangul import CHO as _CHO
+from medhub.hangul import romanize
+
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _NON_DIGIT = re.compile(r"\D+")
 _NON_ALPHA = re.compile(r"[^a-z]+")
@@ -108,61 +111,6 @@ for _hangul, _forms in {
         _SURNAME_ROMAN.setdefault(_form, _hangul)
 
 # Revised Romanization tables, used to bring Hangul and romanized given names to one form.
-_CHO = ("g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h")
-_JUNG = (
-    "a",
-    "ae",
-    "ya",
-    "yae",
-    "eo",
-    "e",
-    "yeo",
-    "ye",
-    "o",
-    "wa",
-    "wae",
-    "oe",
-    "yo",
-    "u",
-    "wo",
-    "we",
-    "wi",
-    "yu",
-    "eu",
-    "ui",
-    "i",
-)
-_JONG = (
-    "",
-    "k",
-    "k",
-    "k",
-    "n",
-    "n",
-    "n",
-    "t",
-    "l",
-    "k",
-    "m",
-    "l",
-    "l",
-    "l",
-    "p",
-    "l",
-    "m",
-    "p",
-    "p",
-    "t",
-    "t",
-    "ng",
-    "t",
-    "t",
-    "k",
-    "t",
-    "p",
-    "t",
-)
-
 # Spelling variants folded to one form (applied in order to lower-case letters).
 _FOLDS = (
     ("yeong", "yong"),
@@ -205,16 +153,6 @@ def is_hangul(s: str) -> bool:
     return bool(s) and all("가" <= ch <= "힣" for ch in s)
 
 
-def romanize(hangul: str) -> str:
-    """Revised Romanization, syllable by syllable, lower case."""
-    out = []
-    for ch in hangul:
-        if "가" <= ch <= "힣":
-            code = ord(ch) - 0xAC00
-            out.append(_CHO[code // 588] + _JUNG[(code % 588) // 28] + _JONG[code % 28])
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def fold_roman(s: str) -> str:
