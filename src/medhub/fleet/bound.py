@@ -173,9 +173,10 @@ def energy_lower_bound(
     t_min = (
         float(arrival[last] + (wl.units[last] / fastest_last if fastest_last else 0.0)) if len(wl) else 0.0
     )
-    floor_j = t_min * sum(
+    sleep_w = sum(
         min(d.profile.sleep_power_w, d.profile.idle_power_w) * fleet.sites[d.site].pue for d in fleet.devices
     )
+    floor_j = t_min * sleep_w
 
     nw = int(np.floor(due.max() / window_s)) + 1
     a_win = np.minimum((arrival // window_s).astype(int), nw - 1)
@@ -209,7 +210,11 @@ def energy_lower_bound(
     if missing:
         raise BoundError(f"no device can serve {missing} on fleet {fleet.name}")
     P = len(pairs)
-    nvar = P * nw
+    # z[w], w = 1..nw-1: "the makespan reaches w * window_s" (1 in any real schedule that serves work in
+    # window w or later); each costs the sleep floor over the part of [(w-1), w) * window_s after t_min
+    nz = nw - 1
+    nvar = P * nw + nz
+    z_len = np.clip(np.arange(1, nw) * window_s - t_min, 0.0, window_s)
 
     def var(p: int, w: int) -> int:
         return p * nw + w
@@ -217,6 +222,7 @@ def energy_lower_bound(
     cost = np.empty(nvar)
     for p, (k, g) in enumerate(pairs):
         cost[p * nw : (p + 1) * nw] = unit_cost[k, g]
+    cost[P * nw :] = sleep_w * z_len
 
     rows, cols, vals, b_ub = [], [], [], []
     r = 0
@@ -231,6 +237,22 @@ def energy_lower_bound(
                 vals.append(1.0 / tsat[keys[k][1], g])
             b_ub.append(g_count[g] * window_s)
             r += 1
+            if w >= 1:  # load / capacity of the group in window w <= z[w]
+                for p in ps:
+                    rows.append(r)
+                    cols.append(var(p, w))
+                    vals.append(1.0 / tsat[keys[pairs[p][0]][1], g] / (g_count[g] * window_s))
+                rows.append(r)
+                cols.append(P * nw + w - 1)
+                vals.append(-1.0)
+                b_ub.append(0.0)
+                r += 1
+    for w in range(1, nz):  # z is non-increasing: z[w + 1] <= z[w]
+        rows += [r, r]
+        cols += [P * nw + w, P * nw + w - 1]
+        vals += [1.0, -1.0]
+        b_ub.append(0.0)
+        r += 1
     # causality (<= arrived) and deadlines (-served <= -due), cumulative per key
     wgrid = np.arange(nw)
     for k in range(K):
@@ -258,7 +280,7 @@ def energy_lower_bound(
     res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
     if res.status != 0:
         raise BoundError(f"LP bound for {wl.description} on {fleet.name}: {res.message}")
-    y = res.x.reshape(P, nw).sum(axis=1)
+    y = res.x[: P * nw].reshape(P, nw).sum(axis=1)
     by_group: dict[str, float] = {}
     for p, (_, g) in enumerate(pairs):
         name = f"{fleet.sites[groups[g][0]].name}/{groups[g][1]}"
