@@ -33,11 +33,14 @@ def test_demo_lands_three_hospitals_and_no_identifier_reaches_the_lake(
 ) -> None:
     out = io.StringIO()
     ctx = run_demo(settings, Console(file=out, width=120), patients=patients, seed=seed)
-    assert [s.__name__ for s in STEPS][:5] == [
+    assert [s.__name__ for s in STEPS] == [
         "synthesize",
         "ingest",
         "show_catalog",
         "check_privacy",
+        "link",
+        "views",
+        "fleet",
         "report",
     ]
     sources = {h["source_id"] for h in ctx.manifest["hospitals"]}

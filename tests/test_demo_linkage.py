@@ -24,7 +24,7 @@ def test_demo_links_views_and_simulates(settings: Settings) -> None:
     out = io.StringIO()
     ctx = run_demo(settings, Console(file=out, width=140), patients=40, seed=5)
     names = [s.__name__ for s in STEPS]
-    assert names[-3:] == ["link", "views", "fleet"]
+    assert names[-4:] == ["link", "views", "fleet", "report"]
     text = out.getvalue()
     lk = ctx.linkage
     assert lk["people"] == 40 and lk["records"] > lk["people"]

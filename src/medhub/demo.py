@@ -130,6 +130,7 @@ def report(ctx: DemoContext) -> None:
         f"{quarantined} quarantined (see `medhub quarantine list`)",
         f"privacy: {len(ctx.leaks)} of {ctx.identifiers_checked} identifying strings found in the lake"
         + (" [green]OK[/green]" if not ctx.leaks else " [red]LEAK[/red]"),
+        *_later_steps_lines(ctx),
         "timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in ctx.timings.items()),
         f"hub home: {ctx.settings.home}   (keys, outside it: {ctx.settings.key_dir})",
         *ctx.notes,
@@ -138,7 +139,23 @@ def report(ctx: DemoContext) -> None:
         ctx.console.print("  " + line)
 
 
-# --- linkage, views and fleet (issue 3 part 4; appended steps) -----------------------------------
+def _later_steps_lines(ctx: DemoContext) -> list[str]:
+    """Report lines for the linkage, views and fleet steps (when they ran)."""
+    lines = []
+    lk = ctx.linkage
+    if lk:
+        lines.append(
+            f"linkage: {int(lk['records'])} patient records -> {int(lk['masters'])} master persons, "
+            f"{int(lk['multi_source'])} at 2+ hospitals; F1 {lk['f1']:.4f} against the answer key"
+        )
+    if ctx.view_rows:
+        lines.append("views: " + ", ".join(f"{k} {v:,} rows" for k, v in ctx.view_rows.items()))
+    if ctx.fleet_energy:
+        lines.append("fleet: " + ", ".join(f"{k} {v:.3f} kWh" for k, v in ctx.fleet_energy.items()))
+    return lines
+
+
+# --- linkage, views and fleet (issue 3 part 4) ----------------------------------------------------
 
 
 def _pair_scores(predicted: dict, truth: dict) -> tuple[float, float, float]:
@@ -324,7 +341,7 @@ def fleet(ctx: DemoContext) -> None:
 
 
 Step = Callable[[DemoContext], None]
-STEPS: list[Step] = [synthesize, ingest, show_catalog, check_privacy, report, link, views, fleet]
+STEPS: list[Step] = [synthesize, ingest, show_catalog, check_privacy, link, views, fleet, report]
 
 
 def run_demo(
