@@ -1,0 +1,41 @@
+"""The batch tunes the cyclic garbage collector only while it runs, and restores it, failure or not."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import orjson
+import pytest
+
+from medhub.ingest import pipeline
+from medhub.lake.intake import ingest_paths
+
+
+def test_gc_threshold_is_tuned_during_the_batch_and_restored(settings, tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    f = tmp_path / "Patient.ndjson"
+    f.write_bytes(orjson.dumps({"resourceType": "Patient", "id": "p1"}) + b"\n")
+    seen = []
+
+    def gate(item):  # noqa: ANN001, ANN202
+        seen.append(gc.get_threshold()[0])
+        return item
+
+    s = ingest_paths(settings, "h1", [f], gate=gate, progress=False)
+    assert s.accepted == 1
+    assert seen == [pipeline.GC_THRESHOLD]
+    assert gc.get_threshold() == before
+
+
+def test_gc_threshold_is_restored_when_the_batch_fails(settings, tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    f = tmp_path / "Patient.ndjson"
+    f.write_bytes(orjson.dumps({"resourceType": "Patient", "id": "p1"}) + b"\n")
+
+    def gate(item):  # noqa: ANN001, ANN202
+        raise KeyboardInterrupt  # not an item error: the batch stops
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths(settings, "h1", [f], gate=gate, progress=False)
+    assert gc.get_threshold() == before
