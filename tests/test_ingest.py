@@ -353,10 +353,13 @@ def test_large_random_file_is_quarantined_in_bounded_memory(settings: Settings, 
         for _ in range(50):
             f.write(os.urandom(1 << 20))
     code = (
-        "import resource, sys; from medhub.config import load_settings; "
+        "import re, sys; from medhub.config import load_settings; "
         "from medhub.lake.intake import ingest_paths; from test_ingest import hmac_gate; "
         "s = ingest_paths(load_settings(), 'hosp-a', [sys.argv[1]], gate=hmac_gate); "
-        "print(s.quarantined, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        # VmHWM is this process image's own peak; ru_maxrss would carry the parent's peak across
+        # fork and exec, so inside a long pytest run it measured pytest, not the ingestion.
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+        "print(s.quarantined, hwm)"
     )
     env = {
         **os.environ,
