@@ -270,12 +270,15 @@ def write_ndjson(src_bundles: list[Path], dest: Path, times: int) -> int:
     return n
 
 
+# The child's own peak is VmHWM: ru_maxrss carries the parent's peak across fork and exec on Linux,
+# so a child started by a large parent would report the parent's peak at every input size.
 _CHILD = """
-import resource, sys
+import re, sys
 from medhub.config import load_settings
 from medhub.lake.intake import ingest_paths
-s = ingest_paths(load_settings(), "mem", [sys.argv[1]])
-print(s.accepted, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+s = ingest_paths(load_settings(), "mem", [sys.argv[1]], progress=False)
+hwm = re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)
+print(s.accepted, hwm)
 """
 
 
