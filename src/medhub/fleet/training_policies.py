@@ -9,9 +9,11 @@
   preempted at round boundaries. Everything stays on. (A greedy stand-in for Gavel's LP.)
 - `gavel-lp`: Gavel's heterogeneity-aware max-min fairness as an LP, realised with Gavel's round
   priorities (see GavelMaxMin).
-- `medhub`: the same LAS order and rounds, but each job takes the free group with the least energy per
-  step among those within `slowdown` of its fastest free group, only if its site stays under its power
-  cap; idle devices are put to sleep.
+- `medhub`: the same LAS order and rounds pick which jobs run; each job takes the free group with the
+  least energy per step among those within `slowdown` of its fastest free group, only if its site stays
+  under its power cap; then the chosen jobs are placed again, the job that loses most energy on its
+  second-best group first (comparative advantage: a job ~equally efficient anywhere yields the
+  efficient group to one that is not), kept if every job still fits; idle devices are put to sleep.
 Owner quotas (`quota_devices`) are enforced by all three.
 """
 
@@ -72,6 +74,8 @@ class _LAS:
     energy_aware = False
     slowdown = 0.0
     move_gain = 0.0
+    speed_weight = 0.0
+    reassign = False
 
     def _choose(self, sim: TrainingSim, j: int, free: np.ndarray, power: np.ndarray) -> int | None:
         """The group for job j (a running job stays where it is if that is still a valid choice)."""
@@ -90,6 +94,8 @@ class _LAS:
         if not cand.any():
             return None
         e_step = np.where(cand, sim.p_busy * sim.scale[j] / np.maximum(sim.thr[j], 1e-12), np.inf)
+        if self.speed_weight:  # trade energy against speed: energy per step x (top / steps/s)^weight
+            e_step = e_step * (top / np.maximum(sim.thr[j], 1e-12)) ** self.speed_weight
         best = int(np.argmin(e_step))
         # stay put unless moving saves more than `move_gain` of the energy per step
         return cur if cur >= 0 and cand[cur] and e_step[cur] <= e_step[best] * (1 + self.move_gain) else best
@@ -117,7 +123,33 @@ class _LAS:
             used[o] = used.get(o, 0) + int(sim.scale[j])
             if self.energy_aware:
                 power = sim.site_power(busy, busy)
+        if self.energy_aware and self.reassign and plan:
+            plan, busy = self._reassign(sim, plan, busy)
         return plan, (busy.tolist() if self.energy_aware else None)
+
+    def _reassign(
+        self, sim: TrainingSim, plan: dict[int, int], busy: np.ndarray
+    ) -> tuple[dict[int, int], np.ndarray]:
+        """The same jobs, placed again in order of how much energy they lose on their second-best
+        group (the strongest preference chooses first); kept only if every job still gets a group."""
+        ok_all = sim.thr[list(plan)] > 0
+        e = np.where(ok_all, sim.p_busy / np.maximum(sim.thr[list(plan)], 1e-12), np.inf)
+        srt = np.sort(e, axis=1)
+        pref = np.where(np.isfinite(srt[:, 1]), srt[:, 1] / srt[:, 0], np.inf)
+        order = [list(plan)[i] for i in np.argsort(-pref, kind="stable")]
+        free = sim.count.copy()
+        new_busy = np.zeros(len(sim.groups), dtype=np.int64)
+        power = sim.site_power(new_busy, new_busy)
+        out: dict[int, int] = {}
+        for j in order:
+            g = self._choose(sim, int(j), free, power)
+            if g is None:
+                return plan, busy
+            out[int(j)] = g
+            free[g] -= sim.scale[j]
+            new_busy[g] += sim.scale[j]
+            power = sim.site_power(new_busy, new_busy)
+        return out, new_busy
 
 
 class GavelLAS(_LAS):
@@ -128,8 +160,16 @@ class EnergyAwareLAS(_LAS):
     name = "medhub"
     energy_aware = True
 
-    def __init__(self, slowdown: float = 0.3, round_s: float = 360.0, move_gain: float = 0.1):
+    def __init__(
+        self,
+        slowdown: float = 0.3,
+        round_s: float = 360.0,
+        move_gain: float = 0.1,
+        speed_weight: float = 0.0,
+        reassign: bool = True,
+    ):
         self.slowdown, self.round_s, self.move_gain = slowdown, round_s, move_gain
+        self.speed_weight, self.reassign = speed_weight, reassign
 
 
 class GavelMaxMin:
