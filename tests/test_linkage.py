@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hmac
 import random
 import stat
 
@@ -26,6 +27,7 @@ from medhub.privacy.linkage.tokens import (
     TokenSpecError,
     _token_ints,
     check_specs,
+    hmac_sha256_many,
     normalized_fields,
     tokenize,
 )
@@ -353,3 +355,10 @@ def test_one_day_slip_meets_crosswise_and_dates_cannot_be_chained() -> None:
     # no bare "next day" token: the unit cannot chain birth dates into calendar order
     assert "dob_next" not in TOKEN_NAMES
     assert not set(ta["dob"]) & set(tb.drop(columns=["record_id", "dob"]).to_numpy().ravel())
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, bytes(range(32)), b"long-key" * 20])
+def test_fast_hmac_is_exactly_hmac_sha256(key: bytes) -> None:
+    msgs = ["", "a", "김민준\x1f1980:03:12", "x" * 200]
+    want = [hmac.digest(key, b"spec\x1f" + m.encode(), "sha256") for m in msgs]
+    assert hmac_sha256_many(key, b"spec\x1f", msgs) == want
