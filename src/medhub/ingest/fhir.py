@@ -90,23 +90,7 @@ def read_json(path: Path, data: bytes | None = None) -> Iterator[FhirItem | Reje
         return
     try:
         raw = data if data is not None else path.read_bytes()
-        if raw.startswith(_BOM):
-            raw = raw[len(_BOM) :]
-        pre = _resolve_raw(raw)
-        doc = None
-        if pre is not None:
-            try:
-                doc = orjson.loads(pre[0])
-            except orjson.JSONDecodeError:
-                doc = None  # parsed again below, for an error that points into the bytes as sent
-            if (
-                isinstance(doc, dict)
-                and doc.get("resourceType") == "Bundle"
-                and _bundle_urls(doc.get("entry")) == pre[1]
-            ):
-                yield from _bundle_items(name, doc, None, resolved=True)
-                return
-        doc = orjson.loads(raw)  # no fast path, or it did not hold: the bytes as sent, walked
+        doc = orjson.loads(raw[len(_BOM) :] if raw.startswith(_BOM) else raw)
     except orjson.JSONDecodeError as exc:
         yield Rejected(name, f"invalid JSON: {exc}")
         return
@@ -120,62 +104,22 @@ def read_json(path: Path, data: bytes | None = None) -> Iterator[FhirItem | Reje
         yield FhirItem(name, doc, None)
 
 
-# An entry laid out the usual way: fullUrl, then the resource opening with resourceType and id.
-_ENTRY_RAW = re.compile(
-    rb'"fullUrl"\s*:\s*"(urn:uuid:[^"\\]*)"\s*,\s*"resource"\s*:\s*\{\s*'
-    rb'"resourceType"\s*:\s*"([^"\\]*)"\s*,\s*"id"\s*:\s*"([^"\\]*)"'
-)
-_REF_RAW = re.compile(rb'("reference"\s*:\s*")(urn:uuid:[^"\\]*)(?=")')
-# Escapes that could spell a key or a uuid differently from its bytes (\u0072eference, \/).
-_ESCAPE_RAW = re.compile(rb"\\[u/]")
-
-
-def _resolve_raw(raw: bytes) -> tuple[bytes, dict[str, str]] | None:
-    """`raw` with `urn:uuid:` references replaced, and the fullUrl map used; None if not a
-    candidate (no `urn:uuid:` reference, or escapes that the bytes cannot be trusted with)."""
-    if b"urn:uuid:" not in raw or _ESCAPE_RAW.search(raw):
-        return None
-    table = {full: b"%s/%s" % (rtype, rid) for full, rtype, rid in _ENTRY_RAW.findall(raw)}
-    if not table:
-        return None
-    # [text, '"reference": "', uuid, text, '"reference": "', uuid, ..., text]
-    parts = _REF_RAW.split(raw)
-    get = table.get
-    for i in range(2, len(parts), 3):
-        if not parts[i - 2].endswith(b"\\"):  # after an escaped quote it is text inside a string
-            parts[i] = get(parts[i], parts[i])
-    return b"".join(parts), {k.decode(): v.decode() for k, v in table.items()}
-
-
-def _bundle_urls(entries: Any, fill_ids: bool = False) -> dict[str, str]:
-    """fullUrl (`urn:uuid:`) -> `Type/id` of a Bundle's entries; `fill_ids` gives an entry
-    without an id its uuid (a server would assign an id; the entry's uuid is the natural one)."""
-    urls: dict[str, str] = {}
+def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirItem | Rejected]:
+    entries = bundle.get("entry") or []
     if not isinstance(entries, list):
-        return urls
+        yield Rejected(name, "Bundle.entry is not a list", line)
+        return
+    urls: dict[str, str] = {}
     for e in entries:
         if not isinstance(e, dict):
             continue
         res, full = e.get("resource"), e.get("fullUrl")
         if isinstance(res, dict) and isinstance(full, str) and full.startswith("urn:uuid:"):
             if not res.get("id"):
-                if not fill_ids:
-                    return {"": ""}  # not the map the raw fast path used
-                res["id"] = full[9:]
+                res["id"] = full[9:]  # a server would assign an id; the entry's uuid is the natural one
             rtype = res.get("resourceType")
             if isinstance(rtype, str):
                 urls[full] = f"{rtype}/{res['id']}"
-    return urls
-
-
-def _bundle_items(
-    name: str, bundle: dict, line: int | None, resolved: bool = False
-) -> Iterator[FhirItem | Rejected]:
-    entries = bundle.get("entry") or []
-    if not isinstance(entries, list):
-        yield Rejected(name, "Bundle.entry is not a list", line)
-        return
-    urls = {} if resolved else _bundle_urls(entries, fill_ids=True)
     for i, e in enumerate(entries):
         res = e.get("resource") if isinstance(e, dict) else None
         if res is None:
