@@ -21,6 +21,7 @@ from medhub.privacy.linkage.tokens import (
     DEL_SLOTS,
     HOUSE_POSTCODE,
     NAME_DOB,
+    NAME_DOB_MASKS,
     NAME_DOB_NEXT,
     NAME_POSTCODE,
     NAMES_UNORDERED,
@@ -132,11 +133,17 @@ def comparison_levels(
     out["rrn"] = np.select([rrn_eq, typo, dob_typo, rrn_present], [3, 2, 1, 0], default=-1).astype(np.int8)
 
     dob_eq, dob_present = _eq(left, right, "dob", li, ri)
+    # same full name, birth dates one digit apart
+    digit_off = np.zeros(len(li), dtype=bool)
+    for t in NAME_DOB_MASKS:
+        digit_off |= _eq(left, right, t, li, ri)[0]
     out["dob"] = np.where(
         dob_eq,
         2,
         np.where(
-            anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), 1, np.where(dob_present, 0, -1)
+            anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri) | digit_off,
+            1,
+            np.where(dob_present, 0, -1),
         ),
     ).astype(np.int8)
     # RRN level 1 keeps the RRN's birth-date digits: the birth date agrees there even where the
@@ -163,6 +170,7 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
+    crosswise |= digit_off
     s_agree |= np_eq | swapped | crosswise
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq["dob_swap"])
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
