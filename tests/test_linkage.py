@@ -362,3 +362,37 @@ def test_fast_hmac_is_exactly_hmac_sha256(key: bytes) -> None:
     msgs = ["", "a", "김민준\x1f1980:03:12", "x" * 200]
     want = [hmac.digest(key, b"spec\x1f" + m.encode(), "sha256") for m in msgs]
     assert hmac_sha256_many(key, b"spec\x1f", msgs) == want
+
+
+def test_birth_dates_one_digit_apart_meet_only_under_the_same_full_name() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+    from medhub.privacy.linkage.unit import candidate_pairs
+
+    a = pd.DataFrame(
+        {"given_name_roman": ["dylan"], "family_name_roman": ["blacklow"], "birth_date": ["19390222"]}
+    )
+    b = a.assign(birth_date=["19399222"])  # not even a valid date: the raw digits still count
+    ta, tb = tokenize(a, KEY), tokenize(b, KEY)
+    li, ri = candidate_pairs(ta, tb)
+    assert (li.tolist(), ri.tolist()) == ([0], [0])
+    lv = comparison_levels(ta, tb, li, ri)
+    assert lv["dob"][0] == 1 and lv["surname"][0] == 2 and lv["given"][0] == 2
+    other = tokenize(a.assign(given_name_roman=["ryan"]), KEY)  # another name, same date one digit off
+    assert len(candidate_pairs(other, tb)[0]) == 0
+    masked = [s for s in TOKEN_SPECS if any(f.startswith("dob_mask") for f in s.fields)]
+    assert len(masked) == 8 and all({"surname", "given"} <= set(s.fields) for s in masked)
+    assert nz.date_masks("19390222")[4] == nz.date_masks("19399222")[4] == "1939_222"
+
+
+def test_names_written_swapped_agree_in_latin_and_hangul() -> None:
+    a = pd.DataFrame(
+        {
+            "given_name_roman": ["joselyn", "minjun"],
+            "family_name_roman": ["dakin", "kim"],
+            "birth_date": ["19261205", "19900304"],
+        }
+    )
+    b = a.rename(columns={"given_name_roman": "family_name_roman", "family_name_roman": "given_name_roman"})
+    na, nb = normalized_fields(a), normalized_fields(b)
+    assert (na["names_unordered"] == nb["names_unordered"]).all()
+    assert (na["surname"] != nb["surname"]).all()
