@@ -215,9 +215,9 @@ def test_em_learns_sensible_m_and_u() -> None:
         assert np.isclose(model.m[f].sum(), 1) and np.isclose(model.u[f].sum(), 1)
     # the generator changes a field of each record with probability ~0.15, so a pair agrees ~0.85^2
     assert 0.65 <= model.m["phone"][1] <= 0.8
-    assert 0.65 <= model.m["dob"][2] <= 0.8
+    assert 0.65 <= model.m["dob"][3] <= 0.8
     assert model.m["surname"][2] > 0.95  # surnames are never mistyped by the generator
-    assert model.u["phone"][1] < 1e-3 and model.u["dob"][2] < 1e-3 and model.u["rrn"][3] < 1e-6
+    assert model.u["phone"][1] < 1e-3 and model.u["dob"][3] < 1e-3 and model.u["rrn"][3] < 1e-6
     assert 0.03 <= model.u["surname"][2] <= 0.2  # two people born the same day share a surname ~8%
     # lambda: ~2000 true pairs among 4000 x 4000
     assert 0.5 * 2000 / 16e6 <= model.lam <= 1.5 * 2000 / 16e6
@@ -351,7 +351,7 @@ def test_one_day_slip_meets_crosswise_and_dates_cannot_be_chained() -> None:
     li, ri = candidate_pairs(ta, tb)
     assert (li.tolist(), ri.tolist()) == ([0], [0])  # found by the crosswise name+dob tokens only
     lv = comparison_levels(ta, tb, li, ri)
-    assert lv["dob"][0] == 1 and lv["surname"][0] == 2 and lv["given"][0] == 2 and lv["phone"][0] == 0
+    assert lv["dob"][0] == 2 and lv["surname"][0] == 2 and lv["given"][0] == 2 and lv["phone"][0] == 0
     # no bare "next day" token: the unit cannot chain birth dates into calendar order
     assert "dob_next" not in TOKEN_NAMES
     assert not set(ta["dob"]) & set(tb.drop(columns=["record_id", "dob"]).to_numpy().ravel())
