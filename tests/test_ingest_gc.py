@@ -39,3 +39,12 @@ def test_gc_threshold_is_restored_when_the_batch_fails(settings, tmp_path: Path)
     with pytest.raises(KeyboardInterrupt):
         ingest_paths(settings, "h1", [f], gate=gate, progress=False)
     assert gc.get_threshold() == before
+
+
+def test_nested_batches_restore_the_setting_once_the_last_ends() -> None:
+    before = gc.get_threshold()
+    with pipeline._gc_tuned():
+        with pipeline._gc_tuned():
+            assert gc.get_threshold()[0] == pipeline.GC_THRESHOLD
+        assert gc.get_threshold()[0] == pipeline.GC_THRESHOLD  # the outer batch still runs
+    assert gc.get_threshold() == before

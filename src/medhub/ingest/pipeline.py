@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -129,6 +130,11 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_saved: tuple[int, ...] | None = None
+
+
 @contextmanager
 def _gc_tuned() -> Iterator[None]:
     """Collect reference cycles less often while a batch runs, then restore the settings.
@@ -138,12 +144,19 @@ def _gc_tuned() -> Iterator[None]:
     and now and then walks every live object (imported modules included), which costs a large
     share of a FHIR ingest. Cycles are still collected, only in fewer, larger sweeps, so memory
     stays bounded."""
-    old = gc.get_threshold()
-    gc.set_threshold(GC_THRESHOLD, old[1], old[2])
+    global _gc_depth, _gc_saved
+    with _gc_lock:  # batches may run in threads beside each other: the last one out restores
+        if _gc_depth == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(GC_THRESHOLD, _gc_saved[1], _gc_saved[2])
+        _gc_depth += 1
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
 
 
 def run_batch(
