@@ -21,7 +21,6 @@ from medhub.privacy.linkage.tokens import (
     DEL_SLOTS,
     HOUSE_POSTCODE,
     NAME_DOB,
-    NAME_DOB_MASKS,
     NAME_DOB_NEXT,
     NAME_POSTCODE,
     NAMES_UNORDERED,
@@ -32,9 +31,7 @@ FIELDS: dict[str, int] = {
     # 3 exact; 2 all but one part agree, the birth date not among those kept (a typo); 1 the birth
     # date and part of the rest agree (a typo after the date); 0 differs
     "rrn": 4,
-    # 3 exact, 2 day and month swapped or (same full name) one day apart, 1 (same full name) one digit
-    # apart, 0 differs
-    "dob": 4,
+    "dob": 3,  # 2 exact, 1 day and month swapped or (same full name) one day apart, 0 differs
     "phone": 2,
     "residence": 4,  # 3 same address, 2 same building number and postcode, 1 same postcode, 0 differs
     "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
@@ -46,7 +43,7 @@ FIELDS: dict[str, int] = {
 # for Korean names: two random people share a surname ~8% of the time, a given name ~2%).
 INITIAL_M = {
     "rrn": [0.02, 0.04, 0.04, 0.9],
-    "dob": [0.05, 0.02, 0.05, 0.88],
+    "dob": [0.05, 0.05, 0.9],
     "phone": [0.15, 0.85],
     "residence": [0.1, 0.03, 0.05, 0.82],
     "surname": [0.02, 0.03, 0.95],
@@ -55,7 +52,7 @@ INITIAL_M = {
 }
 INITIAL_U = {
     "rrn": [0.98, 0.01, 0.009, 0.001],
-    "dob": [0.9, 0.05, 0.025, 0.025],
+    "dob": [0.9, 0.05, 0.05],
     "phone": [0.99, 0.01],
     "residence": [0.9, 0.09, 0.005, 0.005],
     "surname": [0.9, 0.02, 0.08],
@@ -135,18 +132,16 @@ def comparison_levels(
     out["rrn"] = np.select([rrn_eq, typo, dob_typo, rrn_present], [3, 2, 1, 0], default=-1).astype(np.int8)
 
     dob_eq, dob_present = _eq(left, right, "dob", li, ri)
-    # same full name, birth dates one digit apart
-    digit_off = np.zeros(len(li), dtype=bool)
-    for t in NAME_DOB_MASKS:
-        digit_off |= _eq(left, right, t, li, ri)[0]
-    out["dob"] = np.select(
-        [dob_eq, anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), digit_off, dob_present],
-        [3, 2, 1, 0],
-        default=-1,
+    out["dob"] = np.where(
+        dob_eq,
+        2,
+        np.where(
+            anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), 1, np.where(dob_present, 0, -1)
+        ),
     ).astype(np.int8)
     # RRN level 1 keeps the RRN's birth-date digits: the birth date agrees there even where the
     # date field was mistyped (and level 1's u is counted among pairs born the same day)
-    out["dob"][out["rrn"] == 1] = 3
+    out["dob"][out["rrn"] == 1] = 2
 
     ph_eq, ph_present = _eq(left, right, "phone", li, ri)
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
@@ -168,7 +163,6 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
-    crosswise |= digit_off
     s_agree |= np_eq | swapped | crosswise
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq["dob_swap"])
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
@@ -313,28 +307,18 @@ def estimate_u(
             max(r_exact, tiny),
         ]
     )
-    d_exact = rate("dob", m_of("dob", 3))
+    d_exact = rate("dob", m_of("dob", 2))
     # swapped day and month, or one day apart (two neighbouring days: about twice the same-day rate;
     # counted for any two people, an overestimate where the level needs the same name too)
-    d_swap = max(rate("dob_swap", m_of("dob", 3)) - d_exact, 0.0) + 2 * d_exact
-    # one digit apart (seen only under the same full name): pairs of one name one digit apart (each
-    # shares 1 of the 8 masked-date tokens; an exact pair shares all 8) per pair of one name born the
-    # same day, different people only, times the same-day rate. Assumes names independent of dates.
-    named_exact = pairs_agreeing(NAME_DOB)[0]
-    named_digit = max(sum(pairs_agreeing(t)[0] for t in NAME_DOB_MASKS) - 8 * named_exact, 0.0)
-    m_names = m_of("surname", 2) * m_of("given", 2)
-    d_digit = d_exact * max(named_digit - n_match * m_of("dob", 1) * m_names, 0.0)
-    d_digit /= max(named_exact - n_match * m_of("dob", 3) * m_names, 1.0)
-    u["dob"] = np.array(
-        [max(1 - d_exact - d_swap - d_digit, tiny), max(d_digit, tiny), max(d_swap, tiny), max(d_exact, tiny)]
-    )
+    d_swap = max(rate("dob_swap", m_of("dob", 2)) - d_exact, 0.0) + 2 * d_exact
+    u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])
     p = rate("phone", m_of("phone", 1))
     u["phone"] = np.array([max(1 - p, tiny), max(p, tiny)])
     a = rate("address", m_of("residence", 3))
     # postcode without address: not countable from tokens alone; read it off the dob-sharing pairs below.
     # Bound fields: among candidate pairs that share a birth date, weighted by the chance that they are
     # different people (the fitted model's 1 - posterior; before any fit, the public starting values).
-    shared = levels["dob"] >= 2
+    shared = levels["dob"] >= 1
     weight = (
         (1.0 - model.match_probability(levels))[shared] if model is not None else np.zeros(int(shared.sum()))
     )

@@ -294,20 +294,6 @@ def date_unordered(iso: str) -> str:
     return f"{y}:{min(m, d)}:{max(m, d)}"
 
 
-def date_digits(value: object) -> str:
-    """YYYYMMDD of a birth date; for one that is no valid date, its raw 8 digits (a typo like 19399222)."""
-    iso = birth_date(value)
-    d = iso.replace("-", "") if iso else digits(value)
-    return d if len(d) == 8 else ""
-
-
-def date_masks(d: str) -> list[str]:
-    """YYYYMMDD with each position in turn masked: dates one digit apart share one of the 8."""
-    if len(d) != 8:
-        return [""] * 8
-    return [d[:i] + "_" + d[i + 1 :] for i in range(8)]
-
-
 def name_fold(canonical: str) -> str:
     """One Latin spelling for a canonical surname or given name, so that the two can be compared."""
     if canonical.startswith("r:"):

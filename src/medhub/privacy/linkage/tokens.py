@@ -45,7 +45,6 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "dob": 13.5,  # ~1 in 11,000
     "dob_swap": 12.5,  # year and unordered (month, day)
     "dob_next": 13.5,  # the day after the birth date (only ever with the full name)
-    **{f"dob_mask{i}": 10.0 for i in range(8)},  # the birth date with one digit masked (~1 in 1,000+)
     "phone": 20.0,
     "address": 14.0,  # road address with building number
     "postcode": 8.0,  # the busiest 5-digit postcodes hold ~0.4%
@@ -72,10 +71,6 @@ NAME_POSTCODE = "surname+given+postcode"
 # "dob_next": chaining dob -> dob_next tokens would let the unit put all birth dates in order.
 NAME_DOB = "surname+given+dob"
 NAME_DOB_NEXT = "surname+given+dob_next"
-# The full name with the birth date, one digit of it masked (8 tokens, one per digit): two records
-# of one name whose birth dates are one typo apart share one. Bound to the full name only.
-DOB_MASKS = 8
-NAME_DOB_MASKS = tuple(f"surname+given+dob_mask{i}" for i in range(DOB_MASKS))
 NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
@@ -109,7 +104,6 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
     specs.append(TokenSpec(NAME_DOB, ("surname", "given", "dob")))
     specs.append(TokenSpec(NAME_DOB_NEXT, ("surname", "given", "dob_next"), domain=NAME_DOB))
-    specs += [TokenSpec(n, ("surname", "given", f"dob_mask{i}")) for i, n in enumerate(NAME_DOB_MASKS)]
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
@@ -189,9 +183,6 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["dob_swap"] = _map_unique(pd.Series(dob, index=records.index), nz.date_unordered)
     out["dob_next"] = _map_unique(pd.Series(dob, index=records.index), nz.next_day)
     out["yob"] = [d[:4] for d in dob]
-    masks = _map_unique(_col(records, "birth_date"), lambda v: tuple(nz.date_masks(nz.date_digits(v))))
-    for i in range(DOB_MASKS):
-        out[f"dob_mask{i}"] = [m[i] for m in masks]
     out["phone"] = _map_unique(_col(records, "phone"), nz.phone)
     out["postcode"] = _map_unique(_col(records, "postcode"), nz.postcode)
     out["address"] = _map_unique(_col(records, "address"), nz.address)
