@@ -45,7 +45,11 @@ def synthesize(ctx: DemoContext) -> None:
     from medhub.synth import generate
 
     ctx.console.rule("[bold]1. Synthesize hospitals")
-    ctx.manifest = generate(ctx.input_dir, hospitals=ctx.hospitals, patients=ctx.patients, seed=ctx.seed)
+    # The demo owns this folder: a second `make demo` writes the same bytes again (deterministic),
+    # and ingestion then shows that re-ingesting them adds nothing.
+    ctx.manifest = generate(
+        ctx.input_dir, hospitals=ctx.hospitals, patients=ctx.patients, seed=ctx.seed, overwrite=True
+    )
     for h in ctx.manifest["hospitals"]:
         ctx.console.print(
             f"  {h['source_id']}: {h.get('name', '')} (FHIR as {h.get('fhir', '?')}, "
@@ -123,10 +127,12 @@ def report(ctx: DemoContext) -> None:
     ctx.console.rule("[bold]Report")
     accepted = sum(s.accepted for s in ctx.summaries)
     quarantined = sum(s.quarantined for s in ctx.summaries)
+    duplicate = sum(s.duplicate for s in ctx.summaries)
     lake_bytes = sum(e.bytes for e in ctx.catalog)
     lines = [
         f"{len(ctx.manifest.get('hospitals', []))} hospitals, {ctx.patients} people (seed {ctx.seed})",
-        f"{accepted:,} items landed in the lake ({lake_bytes / 1e6:.1f} MB in {len(ctx.catalog)} datasets), "
+        f"{accepted:,} items landed in the lake this run, {duplicate:,} duplicates skipped "
+        f"({lake_bytes / 1e6:.1f} MB in {len(ctx.catalog)} datasets), "
         f"{quarantined} quarantined (see `medhub quarantine list`)",
         f"privacy: {len(ctx.leaks)} of {ctx.identifiers_checked} identifying strings found in the lake"
         + (" [green]OK[/green]" if not ctx.leaks else " [red]LEAK[/red]"),

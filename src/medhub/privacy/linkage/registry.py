@@ -73,7 +73,14 @@ def run_linkage(settings: Settings, round_id: str | None = None, threshold: floa
     for source in names:
         table = intake.deposited_tokens(settings.linkage_dir, rid, source)
         per_source[source] = len(table)
-        unit.receive(rid, source, table)
+        try:
+            unit.receive(rid, source, table)
+        except LinkageError as exc:
+            raise LinkageError(
+                f"{exc}. The deposits of round {rid!r} from {source!r} were tokenized with another token "
+                "layout (an earlier medhub version): open a new round with `medhub linkage rotate` and "
+                "have the sources send their Patients again"
+            ) from exc
     rep = unit.resolve(rid, threshold=threshold)
     with _membership(settings) as con:
         multi = con.execute(
