@@ -100,6 +100,15 @@ def f1_score(left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.nda
 
 
 def _peak_mb() -> float:
+    """This process image's own peak RSS (VmHWM). ru_maxrss would carry the launching parent's peak
+    across fork and exec, overstating a small engine started by a larger parent."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
