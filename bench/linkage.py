@@ -116,27 +116,12 @@ def _peak_mb() -> float:
 
 
 def run_medhub(name: str, n: int, with_rrn: bool, parallel: bool = False) -> dict:
-    from medhub.privacy.linkage.tokens import tokenize
+    from medhub.privacy.linkage.tokens import INPUT_FIELDS, tokenize
     from medhub.privacy.linkage.unit import link_tables
 
     left, right = load(name, n)
     mapping = FEBRL_MAP if name == "febrl4" else None
-    cols = (
-        list(FEBRL_MAP)
-        if name == "febrl4"
-        else [
-            "family_name",
-            "given_name",
-            "family_name_roman",
-            "given_name_roman",
-            "sex",
-            "birth_date",
-            "rrn",
-            "phone",
-            "address",
-            "postcode",
-        ]
-    )
+    cols = list(FEBRL_MAP) if name == "febrl4" else list(INPUT_FIELDS)
     base = _peak_mb()
     key = bytes(random.Random(7).randbytes(32))
     t0 = time.perf_counter()
