@@ -9,35 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-# Column names that mean an identity field without a --map (FEBRL, common exports).
-_ALIASES = {
-    "surname": "family_name",
-    "last_name": "family_name",
-    "family_name": "family_name",
-    "first_name": "given_name",
-    "given_name": "given_name",
-    "family_name_roman": "family_name_roman",
-    "given_name_roman": "given_name_roman",
-    "dob": "birth_date",
-    "date_of_birth": "birth_date",
-    "birth_date": "birth_date",
-    "birthdate": "birth_date",
-    "soc_sec_id": "rrn",
-    "ssn": "rrn",
-    "rrn": "rrn",
-    "sex": "sex",
-    "gender": "sex",
-    "phone": "phone",
-    "phone_number": "phone",
-    "telephone": "phone",
-    "address": "address",
-    "postcode": "postcode",
-    "zip": "postcode",
-    "postal_code": "postcode",
-}
-
 
 def _mapping(columns: list[str], pairs: list[str]) -> dict[str, str]:
+    from medhub.privacy.linkage.columns import guess_mapping
+
     if pairs:
         out = {}
         for p in pairs:
@@ -46,7 +21,7 @@ def _mapping(columns: list[str], pairs: list[str]) -> dict[str, str]:
             col, fld = p.split("=", 1)
             out[col.strip()] = fld.strip()
         return {c: f for c, f in out.items() if c in columns} or out
-    return {c: _ALIASES[c.lower()] for c in columns if c.lower() in _ALIASES}
+    return guess_mapping(columns)
 
 
 def _read_csv(path: Path):
