@@ -101,14 +101,10 @@ def _matcher(item: BiosignalItem) -> Matcher:
             names.append(value)
         elif key in ID_KEYS or key in DROP_KEYS:
             (names if key in ("technician", "operator", "physician", "doctor") else ids).append(value)
-    for k in ("name",):
-        v = item.patient.get(k, "")
-        if v and v.upper() != "X":
-            names.append(v)
-    for k in ("code",):
-        v = item.patient.get(k, "")
-        if v and v.upper() != "X":
-            ids.append(v)
+    if item.patient.get("name", "").upper() not in ("", "X"):
+        names.append(item.patient["name"])
+    if item.patient.get("code", "").upper() not in ("", "X"):
+        ids.append(item.patient["code"])
     if item.recording.get("technician", "") not in ("", "X"):
         names.append(item.recording["technician"])
     if item.recording.get("admincode", "") not in ("", "X"):
