@@ -72,21 +72,12 @@ def shift_fhir(value: str, days: int) -> str | None:
     return out + rest
 
 
-def is_fhir_date(value: str) -> bool:
-    return bool(_FHIR.match(value)) and len(value) >= 4 and (len(value) == 4 or value[4] == "-")
-
-
 def shift_datetime(value: datetime | None, days: int) -> datetime | None:
     return None if value is None else value + timedelta(days=days)
 
 
 def age_years(born: date, at: date) -> int:
     return at.year - born.year - ((at.month, at.day) < (born.month, born.day))
-
-
-def group_age(years: int) -> int:
-    """Ages above 89 become 90 (the "90 or older" group)."""
-    return min(years, AGE_TOP + 1)
 
 
 _AS = re.compile(r"^\s*(\d{3})([DWMY])\s*$")

@@ -244,10 +244,6 @@ class LinkageUnit:
         with self._db() as db:
             db.executescript(_SCHEMA)
 
-    @classmethod
-    def from_settings(cls, settings) -> LinkageUnit:
-        return cls(settings.linkage_dir)
-
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         con = sqlite3.connect(self.db_path)
