@@ -10,7 +10,7 @@ from the entries' fullUrls.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +67,7 @@ def read_ndjson(path: Path) -> Iterator[FhirItem | Rejected]:
             except orjson.JSONDecodeError as exc:
                 yield Rejected(name, f"invalid JSON: {exc}", lineno)
                 continue
-            if isinstance(res, dict) and res.get("resourceType") == "Bundle":
-                yield from _bundle_items(name, res, lineno)
-                continue
-            problem = check_resource(res)
-            if problem:
-                yield Rejected(name, problem, lineno)
-            else:
-                yield FhirItem(name, res, lineno)
+            yield from _document_items(name, res, lineno)
 
 
 def read_json(path: Path, data: bytes | None = None) -> Iterator[FhirItem | Rejected]:
@@ -94,14 +87,16 @@ def read_json(path: Path, data: bytes | None = None) -> Iterator[FhirItem | Reje
     except orjson.JSONDecodeError as exc:
         yield Rejected(name, f"invalid JSON: {exc}")
         return
+    yield from _document_items(name, doc, None)
+
+
+def _document_items(name: str, doc: Any, line: int | None) -> Iterable[FhirItem | Rejected]:
+    """The items of one parsed document (an NDJSON line or a whole JSON file): a Bundle's entries, or itself.
+    A plain resource comes back as a 1-tuple, not a generator: this runs once per NDJSON line."""
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
-        yield from _bundle_items(name, doc, None)
-        return
+        return _bundle_items(name, doc, line)
     problem = check_resource(doc)
-    if problem:
-        yield Rejected(name, problem)
-    else:
-        yield FhirItem(name, doc, None)
+    return (Rejected(name, problem, line),) if problem else (FhirItem(name, doc, line),)
 
 
 def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirItem | Rejected]:
