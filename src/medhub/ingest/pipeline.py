@@ -31,7 +31,7 @@ from medhub.ingest.dicom import read_dicom
 from medhub.ingest.fhir import MAX_JSON_BYTES, read_json, read_ndjson
 from medhub.ingest.plan import Unit, plan
 from medhub.ingest.quarantine import keep_copy
-from medhub.ingest.records import Gate, HeldForReview, Item, Rejected
+from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Gate, HeldForReview, Item, Rejected
 from medhub.store import ops
 
 MAX_REJECTS_PER_FILE = 100  # a file this broken is not read to the end
@@ -287,6 +287,9 @@ def _ingest_unit(
             ops.QuarantineRecord(source, problem.source_file, problem.line, problem.reason, kind, copy_path)
         )
 
+    def quarantine_item(item: Item, reason: str, kind: str = "rejected") -> None:
+        quarantine(Rejected(item.source_file, reason, getattr(item, "line", None)), kind, _item_label(item))
+
     if unit.format == detect.UNKNOWN:
         quarantine(Rejected(str(unit.path), unit.reason or "unrecognized format"))
         summary.files["quarantined"] += len(all_paths)
@@ -324,35 +327,15 @@ def _ingest_unit(
         try:
             gated = gate(item)
         except HeldForReview as exc:
-            quarantine(
-                Rejected(item.source_file, f"held for review: {exc}", getattr(item, "line", None)),
-                "held",
-                _item_label(item),
-            )
+            quarantine_item(item, f"held for review: {exc}", "held")
             continue
         except Exception as exc:  # noqa: BLE001 - one item the gate cannot handle must not stop the batch
-            quarantine(
-                Rejected(
-                    item.source_file,
-                    f"the privacy gate failed on this item ({exc.__class__.__name__}: {exc})",
-                    getattr(item, "line", None),
-                ),
-                "rejected",
-                _item_label(item),
-            )
+            quarantine_item(item, f"the privacy gate failed on this item ({exc.__class__.__name__}: {exc})")
             continue
         try:
             type_label, new = sink.add(gated)
         except Exception as exc:  # noqa: BLE001 - e.g. a data set pydicom cannot write back
-            quarantine(
-                Rejected(
-                    item.source_file,
-                    f"could not be written to the lake ({exc.__class__.__name__}: {exc})",
-                    getattr(item, "line", None),
-                ),
-                "rejected",
-                _item_label(item),
-            )
+            quarantine_item(item, f"could not be written to the lake ({exc.__class__.__name__}: {exc})")
             continue
         if new:
             new_by_type[type_label] += 1
@@ -377,8 +360,6 @@ def _ingest_unit(
 
 
 def _item_label(item: Item) -> str:
-    from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem
-
     if isinstance(item, FhirItem):
         return str(item.resource.get("resourceType", "fhir"))
     if isinstance(item, DicomItem):
