@@ -225,6 +225,10 @@ def _interpretation(value: float, low: float, high: float) -> dict[str, Any]:
     return concept(INTERPRETATION, "N", "Normal")
 
 
+def _qty(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
 def lab_observation(oid: str, mrn: str, eid: str, lab: Lab, value: float, at: datetime.datetime) -> Resource:
     issued = at + datetime.timedelta(hours=2)
     return {
@@ -238,19 +242,10 @@ def lab_observation(oid: str, mrn: str, eid: str, lab: Lab, value: float, at: da
         "encounter": ref("Encounter", eid),
         "effectiveDateTime": when(at),
         "issued": when(issued),
-        "valueQuantity": {"value": value, "unit": lab.unit, "system": UCUM, "code": lab.unit},
+        "valueQuantity": _qty(value, lab.unit),
         "interpretation": [_interpretation(value, lab.low, lab.high)],
-        "referenceRange": [
-            {
-                "low": {"value": lab.low, "unit": lab.unit, "system": UCUM, "code": lab.unit},
-                "high": {"value": lab.high, "unit": lab.unit, "system": UCUM, "code": lab.unit},
-            }
-        ],
+        "referenceRange": [{"low": _qty(lab.low, lab.unit), "high": _qty(lab.high, lab.unit)}],
     }
-
-
-def _qty(value: float, unit: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
 
 
 def vital_observation(
