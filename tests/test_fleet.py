@@ -523,63 +523,25 @@ def test_cli_simulate_and_compare(tmp_path, trace):
 
     tpath = write_trace(tmp_path / "t.csv", 400, rate=5.0)
     runner = CliRunner()
+
+    def fleet_cli(command, fleet, *extra):
+        return runner.invoke(app, ["fleet", command, "--fleet", str(fleet), "--trace", str(tpath), *extra])
+
     out = tmp_path / "r.json"
-    res = runner.invoke(
-        app,
-        [
-            "fleet",
-            "simulate",
-            "--fleet",
-            str(EXAMPLES / "central.yaml"),
-            "--trace",
-            str(tpath),
-            "--policy",
-            "medhub",
-            "--scale",
-            "20",
-            "--out",
-            str(out),
-        ],
+    res = fleet_cli(
+        "simulate", EXAMPLES / "central.yaml", "--policy", "medhub", "--scale", "20", "--out", str(out)
     )
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
     assert doc["requests"] == 400 and doc["vs_lp_bound"] >= 1.0
     png = tmp_path / "power.png"
-    res = runner.invoke(
-        app,
-        [
-            "fleet",
-            "compare",
-            "--fleet",
-            str(EXAMPLES / "micro-dc.yaml"),
-            "--trace",
-            str(tpath),
-            "--scale",
-            "20",
-            "--plot",
-            str(png),
-        ],
-    )
+    res = fleet_cli("compare", EXAMPLES / "micro-dc.yaml", "--scale", "20", "--plot", str(png))
     assert res.exit_code == 0, res.output
     assert "capacity-proportional" in res.output and "medhub" in res.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    res = runner.invoke(
-        app, ["fleet", "simulate", "--fleet", str(tmp_path / "nope.yaml"), "--trace", str(tpath)]
-    )
+    res = fleet_cli("simulate", tmp_path / "nope.yaml")
     assert res.exit_code == 2 and "cannot read" in res.output
-    res = runner.invoke(
-        app,
-        [
-            "fleet",
-            "simulate",
-            "--fleet",
-            str(EXAMPLES / "central.yaml"),
-            "--trace",
-            str(tpath),
-            "--policy",
-            "nonsense",
-        ],
-    )
+    res = fleet_cli("simulate", EXAMPLES / "central.yaml", "--policy", "nonsense")
     assert res.exit_code == 2 and "unknown inference policy" in res.output
 
 
