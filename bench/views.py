@@ -50,13 +50,6 @@ HANDWRITTEN = {
         FROM (SELECT json, list_filter(CAST(json_extract(json, '$.name') AS JSON[]),
                      lambda x: json_extract_string(x, '$.use') = 'official')[1] AS n FROM {src})
         WHERE n IS NOT NULL""",
-    "ShareablePatientDemographics": """
-        SELECT json_extract_string(json, '$.id') AS id, json_extract_string(json, '$.gender') AS gender,
-               nullif(array_to_string(CAST(json_extract(n, '$.given') AS VARCHAR[]), ' '), '') AS given_name,
-               json_extract_string(n, '$.family') AS family_name
-        FROM (SELECT json, list_filter(CAST(json_extract(json, '$.name') AS JSON[]),
-                     lambda x: json_extract_string(x, '$.use') = 'official')[1] AS n FROM {src})
-        WHERE n IS NOT NULL""",
     "PatientAddresses": """
         SELECT json_extract_string(json, '$.id') AS patient_id,
                nullif(array_to_string(CAST(json_extract(a, '$.line') AS VARCHAR[]), chr(10)), '') AS street,
@@ -133,6 +126,8 @@ HANDWRITTEN = {
                                     AND json_extract_string(k, '$.code') = '85354-9')) > 0))
         WHERE s IS NOT NULL AND d IS NOT NULL""",
 }
+# The shareable profile of PatientDemographics selects the same columns.
+HANDWRITTEN["ShareablePatientDemographics"] = HANDWRITTEN["PatientDemographics"]
 
 
 def setup(workdir: Path, scale: int) -> tuple[Path, collections.Counter]:

@@ -230,10 +230,6 @@ def as_bool(v: Val, what: str, strict: bool = False) -> str:
     return f"(CASE WHEN {j} IS NULL THEN NULL {boolean} ELSE {other} END)"
 
 
-def scalar_type(v: Val) -> str | None:
-    return v.type
-
-
 # ---------------------------------------------------------------- expressions
 
 

@@ -113,11 +113,6 @@ def load_resources_table(con: duckdb.DuckDBPyConnection, name: str, resources: I
     con.unregister("_medhub_load")
 
 
-def view_sql(view: View | object, source_sql: str) -> str:
-    v = view if isinstance(view, View) else parse_view(view)
-    return compile_view(v, source_sql)
-
-
 def run_view_on(con: duckdb.DuckDBPyConnection, view: View, table: str) -> tuple[list[str], list[tuple]]:
     """Run `view` over a table of resources in `con`; (column names, rows)."""
     cur = con.execute(compile_view(view, table_source(table)))
