@@ -20,8 +20,6 @@ UNKNOWN = "unknown"
 HEAD_BYTES = 4096
 # The first record line of a WFDB header: name[/nseg] nsig [fs[/cfs][(base)] [nsamp [time [date]]]]
 _WFDB_RECORD_LINE = re.compile(r"^[A-Za-z0-9_.\-]+(/\d+)?\s+\d+(\s|$)")
-# Extensions of the files a WFDB record carries besides its header.
-WFDB_COMPANION_EXTS = {".dat", ".atr", ".xyz", ".qrs", ".ecg", ".hea-", ".sig", ".ari", ".pu", ".pu0", ".pu1"}
 
 
 @dataclass(frozen=True)
