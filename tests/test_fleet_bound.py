@@ -18,12 +18,15 @@ class RandomPolicy:
     control_interval_s = 0.5
     queue_scan = 8
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, deadline_batching: bool = False):
         self.name = f"random-{seed}"
         self.rng = np.random.default_rng(seed)
+        self.deadline_batching = deadline_batching
 
     def start(self, sim) -> None:
         nd = len(sim.fleet.devices)
+        if self.deadline_batching:
+            sim.set_deadline_batching(set(range(len(sim.fleet.sites))))
         self.limit = self.rng.integers(1, 200, size=nd)
         for d in range(nd):
             if self.rng.random() < 0.5:
@@ -37,7 +40,10 @@ class RandomPolicy:
         ]
         if not ok or self.rng.random() < 0.1:
             return None
-        return int(self.rng.choice(ok)), 0.0
+        d = int(self.rng.choice(ok))
+        # under deadline batching, protect some requests with a random share (held ones wait)
+        protect = self.deadline_batching and self.rng.random() < 0.3
+        return d, float(self.rng.uniform(0.0, sim.share[d][1])) if protect else 0.0
 
     def control(self, sim, now) -> None:
         for d in range(len(sim.fleet.devices)):
@@ -47,14 +53,15 @@ class RandomPolicy:
                 sim.sleep(d)
 
 
+@pytest.mark.parametrize("deadline_batching", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_bound_never_exceeds_random_schedules(tmp_path, seed):
+def test_bound_never_exceeds_random_schedules(tmp_path, seed, deadline_batching):
     rng = np.random.default_rng(seed)
     tr = load_azure_trace(write_trace(tmp_path / "t.csv", int(rng.integers(80, 400)), rate=5.0, seed=seed))
     f = small_fleet()
     wl = inference_workload(f, tr, scale=float(rng.choice([1, 4, 10, 25])))
     plain = energy_lower_bound(f, wl)
-    r = simulate_inference(f, wl, RandomPolicy(seed))
+    r = simulate_inference(f, wl, RandomPolicy(seed, deadline_batching))
     # the policy's own completion times: its schedule is feasible for the LP, so the bound holds always
     own = energy_lower_bound(f, wl, completion=r.completion)
     assert own.energy_j <= r.energy_j * (1 + 1e-9)
@@ -144,3 +151,57 @@ def test_bound_is_tight_for_a_full_batch():
     lb = energy_lower_bound(f, wl)
     assert lb.energy_j <= r.energy_j * (1 + 1e-9)
     assert lb.energy_j >= 0.95 * r.energy_j
+
+
+class _AllOnDevice0:
+    """Everything on device 0 at once; with `batching`, deadline-ordered and the tight request protected."""
+
+    control_interval_s = 0.5
+
+    def __init__(self, batching: bool):
+        self.name, self.batching = f"dev0-{batching}", batching
+
+    def start(self, sim) -> None:
+        if self.batching:
+            sim.set_deadline_batching({0})
+
+    def route(self, sim, r):
+        need = sim.work(r, 0) / sim.wl.target[r] * 1.05 if sim.wl.target[r] < 10 else 0.0
+        return 0, need if self.batching else 0.0
+
+    def control(self, sim, now) -> None:
+        return None
+
+
+def test_deadline_batching_lets_a_tight_request_ahead_and_holds_the_rest():
+    """100 loose requests and one tight one on one RNGD: shared equally, the tight one is late; batched
+    deadline-ordered it is protected (the batch shrinks for it), at most max_batch run at once, and the
+    bound still holds for both."""
+    f = _one_rngd_fleet()
+    n = 100
+    arrival = np.r_[np.zeros(n), 0.5]
+    units = np.r_[np.full(n, 300.0), 200.0]
+    target = np.r_[np.full(n, 120.0), 2.0]
+    wl = InferenceWorkload(arrival, np.zeros(n + 1, dtype=int), units, np.full(n + 1, 100), target, "mix")
+    shared = simulate_inference(f, wl, _AllOnDevice0(False))
+    lat_shared = shared.completion - arrival
+    assert lat_shared[-1] > target[-1]
+    from medhub.fleet.inference_sim import InferenceSim
+
+    sim = InferenceSim(f, wl, _AllOnDevice0(True))
+    peak = []
+    orig = sim._rebatch
+
+    def spy(d):
+        orig(d)
+        peak.append(sim.n[d])
+
+    sim._rebatch = spy
+    sim.run()
+    lat = sim.t_done - arrival
+    assert lat[-1] <= target[-1]
+    assert np.all(lat <= target + 1e-9)
+    assert max(peak) <= f.devices[0].profile.max_batch
+    batched = simulate_inference(f, wl, _AllOnDevice0(True))
+    lb = energy_lower_bound(f, wl)
+    assert lb.energy_j <= batched.energy_j * (1 + 1e-9)

@@ -14,15 +14,18 @@ each (times PUE). Every joule charged is a joule the simulator counts, so
     energy >= sum_devices P_sleep * PUE * makespan + sum_requests (energy charged to the request).
 
 A request in flight with n companions gets rate rho(n) = T_sat U(n) / n (processor sharing) and is
-charged f(n); while it waits it gets and is charged 0. It must receive units_r within D_r, so its
-charge is at least D_r h(units_r / D_r), where h is the lower convex envelope of (0, 0) and the points
-(rho(n), f(n)), n = 1..max_batch (beyond max_batch the points lie on the segment from (0, 0) through
-n = max_batch): per unit, h(rho)/rho, which is the full-load cost (P_peak - P_sleep + host share) *
-PUE / T_sat while rho <= rho(max_batch), and grows above it (a request that needs more than a full
-device's per-request rate must run part-loaded, where concave power costs more per unit). h(rho)/rho
-is non-decreasing, so each bin is priced at its lower edge; a bin whose lower edge exceeds rho(1) (the
-fastest a device of the group can serve one request) is not allowed on the group at all. The makespan
-is at least the last arrival plus that request's fastest possible service.
+charged f(n); while it waits it gets and is charged 0. Under deadline-ordered batching
+(inference_sim.InferenceSim.set_deadline_batching) a held request is waiting in this sense (no service,
+no charge) and the running batch of n shares the device exactly as above, so the argument is unchanged:
+it never assumed an order among requests, only that the n running share the device equally. A request
+must receive units_r within D_r, so its charge is at least D_r h(units_r / D_r), where h is the lower
+convex envelope of (0, 0) and the points (rho(n), f(n)), n = 1..max_batch (beyond max_batch the points
+lie on the segment from (0, 0) through n = max_batch): per unit, h(rho)/rho, which is the full-load cost
+(P_peak - P_sleep + host share) * PUE / T_sat while rho <= rho(max_batch), and grows above it (a request
+that needs more than a full device's per-request rate must run part-loaded, where concave power costs
+more per unit). h(rho)/rho is non-decreasing, so each bin is priced at its lower edge; a bin whose lower
+edge exceeds rho(1) (the fastest a device of the group can serve one request) is not allowed on the
+group at all. The makespan is at least the last arrival plus that request's fastest possible service.
 
 Constraints (each holds for every schedule that meets the deadlines, per key):
 

@@ -10,6 +10,11 @@
   admission; otherwise wait. Every `control_interval_s` it sizes the awake set to recent demand x
   `headroom` (cheapest devices first, resident streams first at their site), wakes what is missing
   (only if the site's cap allows its idle power) and puts devices idle for `idle_grace_s` to sleep.
+  What admitted requests still need is refreshed (remaining work over time left) when it blocks an
+  admission. At sites that some stream's residency pins load to (the micro DC), devices batch
+  deadline-ordered (inference_sim: protected requests first, the rest earliest deadline first): a
+  request goes to the least-loaded device whose earliest-deadline-first schedule still holds with it,
+  and one that a full batch is too slow for goes where shrinking the batch loses the least throughput.
 All policies honour data residency (the simulator refuses anything else).
 """
 
@@ -91,13 +96,24 @@ class EnergyAware:
         drain_s: float = 5.0,
         queue_scan: int = 16,
         spill_ratio: float = 2.0,
+        refresh_s: float = 0.05,
+        batch_order: str = "deadline",
+        edf_fill: float = 0.95,
     ):
+        self.refresh_s, self.batch_order, self.edf_fill = refresh_s, batch_order, edf_fill
+        self.batch_margin = margin
+        self.deadline_sites: set[int] = set()
         self.queue_scan, self.spill_ratio = queue_scan, spill_ratio
         self.headroom, self.control_interval_s, self.window_s = headroom, control_interval_s, window_s
         self.idle_grace_s, self.margin, self.u_eff, self.drain_s = idle_grace_s, margin, u_eff, drain_s
 
     def start(self, sim: InferenceSim) -> None:
         wl = sim.wl
+        self._refreshed: dict[int, float] = {}
+        # where residency pins a stream's load to one site, its devices batch deadline-ordered
+        if self.batch_order == "deadline":
+            self.deadline_sites = {s for s in sim.stream_site if s >= 0}
+        sim.set_deadline_batching(self.deadline_sites)
         self.keys = sorted(
             {(sim.stream_site[s], sim.stream_class[s]) for s in range(len(sim.fleet.streams))},
             key=lambda k: (k[0] < 0, k),
@@ -105,6 +121,13 @@ class EnergyAware:
         self.order = {
             k: sorted(_allowed_devices(sim, *k), key=lambda d, c=k[1]: (sim.full_j[c][d], d))
             for k in self.keys
+        }
+        self.split = {
+            k: (
+                [d for d in devs if sim.site[d] not in self.deadline_sites],
+                [d for d in devs if sim.site[d] in self.deadline_sites],
+            )
+            for k, devs in self.order.items()
         }
         key_of = np.array(
             [
@@ -143,7 +166,7 @@ class EnergyAware:
             need = units / sim.tsat[c][d] / slack * self.margin if own else 0.0
             if need > sh:
                 continue
-            if sh < sim.max_need(d):
+            if sh < sim.max_need(d) and sh < self._refresh_needs(sim, d):
                 continue
             s = sim.site[d]
             if sim.site_power[s] + sim.delta_power_admit(d) > sim.cap[s]:
@@ -151,6 +174,74 @@ class EnergyAware:
             sim.draining[d] = False
             return d, need
         return None
+
+    def _edf_fits(self, sim: InferenceSim, d: int, deadline: float, work: float, rate: float) -> bool:
+        """Whether d, serving its requests earliest deadline first at `rate` device-seconds per second,
+        still meets every deadline (of those it can still meet) with one more request of `work` due at
+        `deadline`."""
+        now, fastest = sim.now, sim.share[d][1]
+        items = [(dl, w) for dl, w in sim.commitments(d) if dl > now and w / (dl - now) <= fastest]
+        items.append((deadline, work))
+        items.sort()
+        cum = 0.0
+        for dl, w in items:
+            cum += w
+            if cum > rate * (dl - now):
+                return False
+        return True
+
+    def _try_edf(
+        self, sim: InferenceSim, r: int, devs: list[int], slack: float, own: bool, allow_draining: bool
+    ) -> tuple[int, float] | None:
+        """Deadline-ordered devices. A request that a full batch serves in time goes to the least-loaded
+        device of the most efficient tier whose earliest-deadline-first schedule still holds with it; one
+        that needs more (protected) goes where shrinking the batch for it loses the least throughput."""
+        units = sim.wl.units[r]
+        c = sim.stream_class[sim.wl.stream[r]]
+        deadline = sim.now + slack
+        best, tier, best_key, best_need = -1, 0.0, (0.0, 0), 0.0
+        for d in devs:
+            if best >= 0 and sim.full_j[c][d] > tier * 1.01:
+                break
+            if sim.state[d] != AWAKE or (sim.draining[d] and not allow_draining):
+                continue
+            b = sim.max_batch[d]
+            w = units / sim.tsat[c][d]
+            x = w / slack * self.margin if own else 0.0
+            need = 0.0
+            if x > sim.share[d][b]:  # a full batch is too slow for it: protect it
+                top = max(x, sim.protected_need(d))
+                k_new = sim.batch_limit(d, top)
+                if k_new < len(sim.prot[d]) + 1:
+                    continue
+                k_old = sim.batch_limit(d, sim.protected_need(d)) if sim.prot[d] else b
+                loss = sim.U[d][min(k_old, sim.load(d) + 1)] - sim.U[d][min(k_new, sim.load(d) + 1)]
+                rate = self.edf_fill * sim.U[d][k_new]
+                need = x
+            else:
+                loss = 0.0
+                k_new = sim.batch_limit(d, sim.protected_need(d)) if sim.prot[d] else b
+                rate = self.edf_fill * sim.U[d][k_new]
+            if own and not self._edf_fits(sim, d, deadline, w, rate):
+                continue
+            s = sim.site[d]
+            extra = (sim.PW[d][min(sim.load(d) + 1, b)] - sim.max_running_power(d)) * sim.pue[d]
+            if sim.site_power[s] + sim.reserved_w(s) + extra > sim.cap[s]:
+                continue
+            key = (loss, sim.load(d))
+            if best < 0 or key < best_key:
+                best, tier, best_key, best_need = d, sim.full_j[c][d], key, need
+        if best < 0:
+            return None
+        sim.draining[best] = False
+        return best, best_need
+
+    def _refresh_needs(self, sim: InferenceSim, d: int) -> float:
+        """What admitted requests on d still need, recomputed at most every `refresh_s` per device."""
+        if sim.now - self._refreshed.get(d, -1.0) < self.refresh_s:
+            return sim.max_need(d)
+        self._refreshed[d] = sim.now
+        return sim.refresh_needs(d, self.margin)
 
     def route(self, sim: InferenceSim, r: int) -> tuple[int, float] | None:
         s = sim.wl.stream[r]
@@ -160,9 +251,20 @@ class EnergyAware:
         feasible = slack > 0 and any(
             sim.wl.units[r] / sim.tsat[c][d] / slack * self.margin <= sim.share[d][1] for d in devs
         )
+        # devices that share themselves first, then those that batch deadline-ordered (residency pins
+        # load there: a stream that may run elsewhere keeps off them while it can)
+        shared, ordered = self.split[(sim.stream_site[s], c)]
         if not feasible:  # late already: serve best effort without hurting anyone admitted
-            return self._try(sim, r, devs, 1.0, False, True)
-        return self._try(sim, r, devs, slack, True, False) or self._try(sim, r, devs, slack, True, True)
+            return self._try(sim, r, shared, 1.0, False, True) or self._try_edf(
+                sim, r, ordered, 1.0, False, True
+            )
+        for allow_draining in (False, True):
+            p = self._try(sim, r, shared, slack, True, allow_draining) or self._try_edf(
+                sim, r, ordered, slack, True, allow_draining
+            )
+            if p:
+                return p
+        return None
 
     def control(self, sim: InferenceSim, now: float) -> None:
         wl = sim.wl
@@ -196,7 +298,7 @@ class EnergyAware:
         for d in sorted(claimed):
             if sim.state[d] == SLEEP:
                 s = sim.site[d]
-                if sim.site_power[s] + sim.wake_cost_w(d) <= sim.cap[s]:
+                if sim.site_power[s] + sim.reserved_w(s) + sim.wake_cost_w(d) <= sim.cap[s]:
                     sim.wake(d)
             else:
                 sim.draining[d] = False

@@ -6,6 +6,14 @@ draws P_idle + (P_peak - P_idle) * U(n) ** power_exponent. Work is measured per 
 device-seconds at saturation (units / T_sat), so one virtual clock per device gives every completion
 in O(log n).
 
+A policy may instead have a site's devices batch deadline-ordered (`set_deadline_batching`), as
+serving engines with priority scheduling and a max batch do: a device then runs at most max_batch of
+its admitted requests, protected ones (admitted with a share they must get) first and the rest earliest
+deadline first, sized so every protected request keeps its share; the others are held, with no service,
+until they fit (`_rebatch`). The running batch shares the device exactly as above (same throughput
+curve, same power), so only the order changes. Held requests keep their KV state, as requests beyond
+max_batch already do under processor sharing (memory is not modelled).
+
 Devices are asleep (sleep power), waking (idle power for `wake_s`) or awake. A node draws its host power
 while any of its devices is awake or waking. Site power = (devices + hosts) * PUE, integrated exactly
 between events; time above each site's cap is measured.
@@ -144,6 +152,13 @@ class InferenceSim:
         self.dev_of = np.full(n, -1, dtype=np.int64)
         self.t_admit = np.zeros(n)
         self.t_done = np.zeros(n)
+        self.fin_v = [0.0] * n  # the device clock value at which each running request completes
+        self.edf_dev = [False] * nd  # deadline-ordered batching per device (set_deadline_batching)
+        self.edf = False
+        self.batch_margin = float(getattr(policy, "batch_margin", 1.0))
+        self.held: list[dict[int, float]] = [{} for _ in range(nd)]  # edf: admitted, not running
+        self.prot: list[dict[int, float]] = [{} for _ in range(nd)]  # edf: protected request -> need
+        self._deadline = (wl.arrival + wl.target).tolist()
         self.active_req: list[set[int]] = [set() for _ in range(nd)]
         self.queues: dict[int, list[int]] = {}
         self.qhead: dict[int, int] = {}
@@ -229,6 +244,111 @@ class InferenceSim:
         s = self.stream_site[self.wl.stream[r]]
         return (s < 0 or self.site[d] == s) and self.tsat[self.stream_class[self.wl.stream[r]]][d] > 0
 
+    def refresh_needs(self, d: int, margin: float) -> float:
+        """Recompute the share each protected request in flight on d still needs (remaining work over the
+        time left to its deadline, times `margin`; dropped once past its deadline) and return the
+        largest. A request served at least at its need only needs less later, so between refreshes the
+        recorded needs stay upper bounds."""
+        v = self.V[d] + self.share[d][min(self.n[d], N_CURVE)] * (self.now - self.t_dev[d])
+        now, fin, dl, act = self.now, self.fin_v, self._deadline, self.active_req[d]
+        fresh = []
+        for _, r in self.need[d]:
+            if r in act and dl[r] > now:
+                fresh.append((-(fin[r] - v) * margin / (dl[r] - now), r))
+        heapq.heapify(fresh)
+        self.need[d] = fresh
+        return -fresh[0][0] if fresh else 0.0
+
+    def set_deadline_batching(self, sites: set[int]) -> None:
+        """Devices at `sites` batch deadline-ordered (`_rebatch`) instead of sharing themselves among
+        every admitted request; call from the policy's `start`, before any admission."""
+        self.edf_dev = [self.site[d] in sites for d in range(len(self.site))]
+        self.edf = any(self.edf_dev)
+
+    def load(self, d: int) -> int:
+        """Requests admitted to d and not done: running, plus held back by the deadline-ordered batch."""
+        return self.n[d] + len(self.held[d])
+
+    def commitments(self, d: int) -> list[tuple[float, float]]:
+        """(deadline, remaining device-seconds) of every request admitted to d and not done."""
+        v = self.V[d] + self.share[d][min(self.n[d], N_CURVE)] * (self.now - self.t_dev[d])
+        dl, fin = self._deadline, self.fin_v
+        return [(dl[r], fin[r] - v) for r in self.active_req[d]] + [
+            (dl[r], rem) for r, rem in self.held[d].items()
+        ]
+
+    def reserved_w(self, s: int) -> float:
+        """Facility watts site s may still add without any new admission (held requests resuming)."""
+        if not self.edf:
+            return 0.0
+        return sum(
+            (self.max_running_power(d) - self.power[d]) * self.pue[d]
+            for d in range(len(self.site))
+            if self.site[d] == s and self.held[d]
+        )
+
+    def max_running_power(self, d: int) -> float:
+        """The most d can draw (device watts) with what it has admitted now."""
+        if self.state[d] != AWAKE:
+            return self._device_power(d)
+        return self.PW[d][min(self.load(d), self.max_batch[d], N_CURVE)]
+
+    def batch_limit(self, d: int, need: float) -> int:
+        """The largest batch (<= max_batch) whose processor-sharing share is at least `need`
+        (device-seconds per second); 0 if even a lone request gets less."""
+        sh = self.share[d]
+        k = 0
+        lo, hi = 1, min(self.max_batch[d], N_CURVE)
+        while lo <= hi:  # share is non-increasing in the batch size
+            mid = (lo + hi) // 2
+            if sh[mid] >= need:
+                k, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        return k
+
+    def protected_need(self, d: int) -> float:
+        """The largest share still needed by d's protected requests (see `_rebatch`)."""
+        return max(self.prot[d].values(), default=0.0)
+
+    def _rebatch(self, d: int) -> None:
+        """Deadline-ordered batching (`batch_order = "deadline"`, as serving engines with priority
+        scheduling do). A request admitted with a need (a share it must get to meet its deadline) is
+        protected: the batch is at most as large as keeps every protected request at its need, refreshed
+        as remaining work over time left, times `batch_margin`, and at most max_batch. Protected requests
+        run first, then the others earliest deadline first (those past their deadline last); the rest
+        are held (no service) until they fit. Throughput and power follow the running batch exactly as
+        under processor sharing. The caller repowers and reschedules d."""
+        self._advance(d)
+        now, v, m = self.now, self.V[d], self.batch_margin
+        held, prot, fin, dl = self.held[d], self.prot[d], self.fin_v, self._deadline
+        items = [(r, fin[r] - v) for r in self.active_req[d]] + list(held.items())
+        top = 0.0
+        keyed = []
+        for r, rem in items:
+            left = dl[r] - now
+            if r in prot:
+                need = rem * m / left if left > 0 else float("inf")
+                if need > self.share[d][1]:
+                    del prot[r]  # it cannot make its deadline any more: no longer protected
+                else:
+                    prot[r] = need
+                    top = max(top, need)
+                    keyed.append((0, dl[r], r, rem))
+                    continue
+            hopeless = left <= 0 or rem * m / left > self.share[d][1]
+            keyed.append((2 if hopeless else 1, dl[r], r, rem))
+        keyed.sort()
+        k = max(1, min(len(keyed), self.batch_limit(d, top) if top > 0 else self.max_batch[d]))
+        run = keyed[:k]
+        self.active_req[d] = {it[2] for it in run}
+        for it in run:
+            fin[it[2]] = v + it[3]
+        self.finish[d] = [(fin[it[2]], it[2]) for it in run]
+        heapq.heapify(self.finish[d])
+        self.held[d] = {it[2]: it[3] for it in keyed[k:]}
+        self.n[d] = k
+
     def max_need(self, d: int) -> float:
         h = self.need[d]
         while h and h[0][1] not in self.active_req[d]:
@@ -287,12 +407,19 @@ class InferenceSim:
         if self.state[d] != AWAKE:
             raise PolicyError(f"policy {self.policy.name} placed request {r} on a device that is not awake")
         self._advance(d)
-        self.n[d] += 1
-        self.active_req[d].add(r)
-        heapq.heappush(self.finish[d], (self.V[d] + self.work(r, d), r))
-        if need > 0:
-            heapq.heappush(self.need[d], (-need, r))
         self.dev_of[r] = d
+        if self.edf_dev[d]:
+            self.held[d][r] = self.work(r, d)
+            if need > 0:
+                self.prot[d][r] = need
+            self._rebatch(d)
+        else:
+            self.n[d] += 1
+            self.active_req[d].add(r)
+            self.fin_v[r] = self.V[d] + self.work(r, d)
+            heapq.heappush(self.finish[d], (self.fin_v[r], r))
+            if need > 0:
+                heapq.heappush(self.need[d], (-need, r))
         self.t_admit[r] = self.now
         self._repower(d)
         self._reschedule(d)
@@ -306,8 +433,11 @@ class InferenceSim:
             _, r = heapq.heappop(fh)
             done.append(r)
             self.active_req[d].discard(r)
+            self.prot[d].pop(r, None)
             self.t_done[r] = self.now
         self.n[d] -= len(done)
+        if self.edf_dev[d] and (done or self.held[d]):
+            self._rebatch(d)
         if self.n[d] == 0:
             self.idle_since[d] = self.now
             self.need[d].clear()
@@ -384,6 +514,12 @@ class InferenceSim:
                         self._dispatch({self.site[a]})
                 else:
                     before = (done, self.next_arrival)
+                    if self.edf:  # held requests grow more urgent as they wait
+                        for d in range(len(self.held)):
+                            if self.held[d]:
+                                self._rebatch(d)
+                                self._repower(d)
+                                self._reschedule(d)
                     self.policy.control(self, self.now)
                     self._dispatch(None)
                     idle_ticks = (
