@@ -205,3 +205,73 @@ def test_deadline_batching_lets_a_tight_request_ahead_and_holds_the_rest():
     batched = simulate_inference(f, wl, _AllOnDevice0(True))
     lb = energy_lower_bound(f, wl)
     assert lb.energy_j <= batched.energy_j * (1 + 1e-9)
+
+
+class _OneProtected:
+    """Admits request 0 alone with the share its target needs; records the refreshed need each tick."""
+
+    control_interval_s = 0.5
+    name = "one-protected"
+
+    def __init__(self):
+        self.seen: list[float] = []
+
+    def start(self, sim) -> None:
+        self.first = sim.work(0, 0) / sim.wl.target[0]
+
+    def route(self, sim, r):
+        return 0, sim.work(r, 0) / sim.wl.target[r]
+
+    def control(self, sim, now) -> None:
+        if sim.n[0]:
+            self.seen.append(sim.refresh_needs(0, 1.0))
+
+
+def test_refreshed_need_falls_for_a_request_served_faster_than_it_needs():
+    """Alone on a device a request gets far more than its need; the refreshed need (remaining work over
+    time left) falls below what it was admitted with, so it stops blocking admissions it would have."""
+    f = _one_rngd_fleet()
+    wl = InferenceWorkload(
+        np.zeros(1), np.zeros(1, dtype=int), np.array([400.0]), np.array([400]), np.array([40.0]), "one"
+    )
+    pol = _OneProtected()
+    simulate_inference(f, wl, pol)
+    assert pol.seen and pol.seen[0] < pol.first
+    assert all(b <= a for a, b in zip(pol.seen, pol.seen[1:], strict=False))
+
+
+def test_medhub_batches_deadline_ordered_only_where_residency_pins_load():
+    from medhub.fleet.inference_policies import EnergyAware
+    from medhub.fleet.inference_sim import InferenceSim
+
+    tr_fleet = small_fleet()
+    wl = InferenceWorkload(
+        np.zeros(2), np.array([0, 1]), np.array([50.0, 50.0]), np.array([40, 40]), np.array([9.0, 9.0]), "two"
+    )
+    sim = InferenceSim(tr_fleet, wl, EnergyAware())
+    sim.run()
+    hosp = tr_fleet.site_index("hosp")
+    assert sim.edf_dev == [d.site == hosp for d in tr_fleet.devices]
+    assert sim.t_done[0] - wl.arrival[0] <= wl.target[0] and sim.site[sim.dev_of[0]] == hosp
+    shared = InferenceSim(tr_fleet, wl, EnergyAware(batch_order="shared"))
+    shared.run()
+    assert not any(shared.edf_dev)
+
+
+def test_medhub_spills_what_the_deadline_ordered_devices_cannot_finish_in_time():
+    """More resident work due in 10 s than the hospital's two RNGDs can do: the earliest-deadline-first
+    check refuses the excess there, so it goes to the hospital L40S (next tier) instead of being
+    promised to an RNGD that would finish it late."""
+    from medhub.fleet.inference_policies import EnergyAware
+
+    f = small_fleet()
+    n = 300
+    wl = InferenceWorkload(
+        np.zeros(n), np.zeros(n, dtype=int), np.full(n, 300.0), np.full(n, 100), np.full(n, 10.0), "burst"
+    )
+    r = simulate_inference(f, wl, EnergyAware())
+    kinds = [f.devices[d].profile.name for d in r.device_of_request]
+    assert all(f.devices[d].site == f.site_index("hosp") for d in r.device_of_request)
+    assert "L40S" in kinds and "RNGD" in kinds
+    rngd_rate = load_profiles()["RNGD"].throughput["llm"]
+    assert 300.0 * kinds.count("RNGD") <= 2 * rngd_rate * 10.0
