@@ -13,8 +13,9 @@
   What admitted requests still need is refreshed (remaining work over time left) when it blocks an
   admission. At sites that some stream's residency pins load to (the micro DC), devices batch
   deadline-ordered (inference_sim: protected requests first, the rest earliest deadline first): a
-  request goes to the least-loaded device whose earliest-deadline-first schedule still holds with it,
-  and one that a full batch is too slow for goes where shrinking the batch loses the least throughput.
+  request goes to a device whose earliest-deadline-first schedule still holds with it, filling devices
+  to a full batch first and then spreading to the least loaded; one that a full batch is too slow for
+  is protected and goes where shrinking the batch loses the least throughput.
 All policies honour data residency (the simulator refuses anything else).
 """
 
@@ -193,13 +194,14 @@ class EnergyAware:
     def _try_edf(
         self, sim: InferenceSim, r: int, devs: list[int], slack: float, own: bool, allow_draining: bool
     ) -> tuple[int, float] | None:
-        """Deadline-ordered devices. A request that a full batch serves in time goes to the least-loaded
-        device of the most efficient tier whose earliest-deadline-first schedule still holds with it; one
-        that needs more (protected) goes where shrinking the batch for it loses the least throughput."""
+        """Deadline-ordered devices, the most efficient tier first. Among its devices whose
+        earliest-deadline-first schedule still holds with r: where shrinking the batch for r (if a full
+        batch is too slow for it, it is protected) loses the least throughput; then the most loaded device
+        still short of a full batch; once all have one, the least loaded."""
         units = sim.wl.units[r]
         c = sim.stream_class[sim.wl.stream[r]]
         deadline = sim.now + slack
-        best, tier, best_key, best_need = -1, 0.0, (0.0, 0), 0.0
+        best, tier, best_key, best_need = -1, 0.0, (0.0, 0, 0), 0.0
         for d in devs:
             if best >= 0 and sim.full_j[c][d] > tier * 1.01:
                 break
@@ -228,7 +230,10 @@ class EnergyAware:
             extra = (sim.PW[d][min(sim.load(d) + 1, b)] - sim.max_running_power(d)) * sim.pue[d]
             if sim.site_power[s] + sim.reserved_w(s) + extra > sim.cap[s]:
                 continue
-            key = (loss, sim.load(d))
+            # fill devices to a full batch first (most loaded first, so the rest can sleep), then
+            # spread what goes beyond a full batch to the least loaded
+            ld = sim.load(d)
+            key = (loss, 0, -ld) if ld < b else (loss, 1, ld)
             if best < 0 or key < best_key:
                 best, tier, best_key, best_need = d, sim.full_j[c][d], key, need
         if best < 0:
