@@ -35,6 +35,7 @@ import pydicom
 from medhub.config import Settings
 from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Item
 from medhub.lake import layout
+from medhub.lake.dicom_bytes import part10_bytes
 
 FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
 _PATIENT_KEYS = ("subject", "patient", "beneficiary")
@@ -358,14 +359,13 @@ class LakeWriter:
         ds = item.dataset
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            buf = io.BytesIO()
             try:
-                pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+                data = part10_bytes(ds)
             except (ValueError, AttributeError):
                 buf = io.BytesIO()
                 pydicom.dcmwrite(buf, ds)
+                data = buf.getvalue()
             header = orjson.dumps(_header(ds))
-        data = buf.getvalue()
         sha = hashlib.sha256(data).hexdigest()
         if not self._is_new(layout.DICOM, bytes.fromhex(sha[:16])):
             return "dicom", False
