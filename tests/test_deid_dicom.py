@@ -311,3 +311,37 @@ def test_hangul_only_name_romanized_in_free_text_is_masked(settings: Settings) -
     out = deid_dataset(with_file_meta(ds), source_secrets(settings, "dicom-only"), Policy())
     assert out.StudyDescription == "CHEST PA *** ***"
     assert out.ImageComments == "Pt *** *** - prior CXR compared; Dr. LEE on call"
+
+
+def test_sequence_parsed_at_read_inside_one_kept_as_bytes_is_cleaned(settings: Settings) -> None:
+    """A defined-length sequence whose item holds an undefined-length sequence (pydicom parses that
+    one at read time, so its element object stays the same when its items change): the changes
+    inside must count, or the outer sequence's bytes as read would be put back."""
+    import io
+
+    from pydicom.sequence import Sequence
+
+    ds, planted = planted_dataset()
+    inner = Dataset()
+    inner.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    inner.ReferencedSOPInstanceUID = "1.2.826.0.1.99.4242"
+    inner.add_new(0x0040A123, "PN", "HONG^GILDONG")  # Person Name
+    item = Dataset()
+    item.CodeValue = "T-D3000"
+    item.AnatomicRegionModifierSequence = Sequence([inner])
+    ds.AnatomicRegionSequence = Sequence([item])
+    first = pydicom.dcmread(io.BytesIO(_file(with_file_meta(ds))))
+    first.AnatomicRegionSequence[0]["AnatomicRegionModifierSequence"].is_undefined_length = True
+    read = pydicom.dcmread(io.BytesIO(_file(first)))
+    assert type(read.get_item(0x00082218)).__name__ == "RawDataElement"  # outer: bytes as read
+    out = _file(make_gate(settings, "hosp-a")(DicomItem("x.dcm", read)).dataset)
+    assert b"1.2.826.0.1.99.4242" not in out
+    assert b"GILDONG" not in out
+
+
+def _file(ds: Dataset) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()

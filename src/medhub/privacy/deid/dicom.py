@@ -281,33 +281,42 @@ def _dummy(vr: str) -> object:
 
 
 def _apply(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object = None) -> bool:
-    """Apply one action; whether the element changed (or went)."""
+    """Apply one action; whether the element changed (or went). A sequence counts as changed when
+    anything in its items did, also when it was parsed at read time (undefined length) and so is
+    the same element object as before: the caller may put back the bytes of an enclosing sequence
+    as read only when nothing inside it changed."""
     if action == "X":
         del ds[tag]
         ctx.stats["removed"] += 1
         return True
     raw = ds.get_item(tag) if raw is None else raw
     try:
-        _apply_value(ds, tag, vr, action, ctx, raw)
+        inside = _apply_value(ds, tag, vr, action, ctx, raw)
     except Exception:  # noqa: BLE001 - a value that cannot be read is dropped, never passed on unread
         del ds[tag]
         ctx.stats["undecodable removed"] += 1
         return True
-    return ds.get_item(tag) is not raw
+    return inside or ds.get_item(tag) is not raw
 
 
-def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object) -> None:
+def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object) -> bool:
+    """Apply a value action; True where a sequence's items changed (the element may be the same
+    object), else False (a changed value is a new element)."""
     if vr == "SQ":
         elem = ds[tag]
         if action == "Z":
             if elem.value:
                 elem.value = Sequence()
                 ctx.stats["emptied"] += 1
-        else:  # K, C, D, U on a sequence: keep its items, de-identified in turn
-            changed = [_walk(item, ctx) for item in elem.value or []]
-            if not any(changed) and isinstance(raw, RawDataElement):
-                ds[tag] = raw  # nothing inside changed: the bytes as read, which write fastest
-        return
+                return True
+            return False
+        # K, C, D, U on a sequence: keep its items, de-identified in turn
+        changed = [_walk(item, ctx) for item in elem.value or []]
+        if any(changed):
+            return True
+        if isinstance(raw, RawDataElement):
+            ds[tag] = raw  # nothing inside changed: the bytes as read, which write fastest
+        return False
     if action == "Z":
         old = _values(ds, tag, raw, vr)
         if tag in _PSEUDO_Z and old:
@@ -317,11 +326,11 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
         elif old or len(getattr(raw, "value", b"") or b""):
             _set(ds, tag, vr, None, raw)
             ctx.stats["emptied"] += 1
-        return
+        return False
     if action == "U" or vr == "UI":
         if tag not in _KEEP_UID_TAGS and _map(ds, tag, "UI", lambda v: _remap_uid(v, ctx), raw):
             ctx.stats["uids remapped"] += 1
-        return
+        return False
     if vr in ("DA", "DT") and (action == "C" or (action in ("D", "T") and ctx.policy.shift_dates)):
         fn = shift_da if vr == "DA" else shift_dt
         old = _values(ds, tag, raw, vr)
@@ -329,13 +338,13 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
             new = [x for x in (fn(v, ctx.shift) for v in old) if x is not None]
             _set(ds, tag, vr, new or None, raw)
             ctx.stats["dates shifted"] += 1
-        return
+        return False
     if action == "D":
         if vr == "TM" and ctx.policy.shift_dates:
-            return  # whole-day shifts leave times of day as they are
+            return False  # whole-day shifts leave times of day as they are
         _set(ds, tag, vr, _dummy(vr), raw)  # type: ignore[arg-type]
         ctx.stats["replaced"] += 1
-        return
+        return False
     # K, C and T (text check) keep the value, cleaned where it is text
     if vr == "AS":
         _map(ds, tag, vr, group_as, raw)
@@ -343,6 +352,7 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
         _map(ds, tag, vr, lambda v: ctx.secrets.pseudonym(v, "ae", 16).upper(), raw)
     elif vr in TEXT_VRS or vr == "PN":
         _map(ds, tag, vr, lambda v: _clean_text(v, vr, ctx), raw)
+    return False
 
 
 def _default_action(vr: str, ctx: _Ctx) -> str | None:
