@@ -345,3 +345,17 @@ def _file(ds: Dataset) -> bytes:
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
+
+
+def test_instances_of_one_patient_share_one_matcher_with_known_identifiers() -> None:
+    """The header's matcher joined with what FHIR sent is built once per patient, not per instance
+    (the cleaned-text cache is keyed by it)."""
+    from medhub.privacy.deid.dicom import _with_known
+    from medhub.privacy.deid.text import Matcher
+
+    header = patient_matcher(planted_dataset()[0])
+    known = Matcher(("GILDONG HONG",), ("X-1",), ())
+    first, second = _with_known(header, known), _with_known(header, known)
+    assert first is second
+    assert first.clean("seen by GILDONG HONG, X-1") == "seen by ***, ***"
+    assert _with_known(header, None) is header

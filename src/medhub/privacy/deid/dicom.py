@@ -155,7 +155,14 @@ def _matcher(names: tuple[str, ...], ids: tuple[str, ...], others: tuple[str, ..
 
 
 def _with_known(matcher: Matcher, other: Matcher | None) -> Matcher:
-    return matcher | other if other is not None else matcher
+    return _union(matcher, other) if other is not None else matcher
+
+
+@lru_cache(maxsize=4096)
+def _union(matcher: Matcher, other: Matcher) -> Matcher:
+    """One matcher per (header, FHIR) pair of matchers: both are built once and never changed, so
+    the instances of one patient share the union (and the cache of cleaned text below)."""
+    return matcher | other
 
 
 def patient_matcher(ds: Dataset) -> Matcher:
@@ -256,10 +263,16 @@ def _map(ds: Dataset, tag: int, vr: str, fn, raw: object = None) -> bool:  # noq
     return True
 
 
+@lru_cache(maxsize=65536)
+def _cleaned(matcher: Matcher, shift: int | None, value: str) -> str:
+    """`value` with the patient's identifiers masked and, with a shift, dates in it shifted. Cached:
+    the instances of a series repeat most of their text (codes, descriptions, device names)."""
+    new = matcher.clean(value)
+    return new if shift is None else shift_text_dates(new, shift)
+
+
 def _clean_text(value: str, vr: str, ctx: _Ctx) -> str:
-    new = ctx.matcher.clean(value)
-    if ctx.policy.shift_dates:
-        new = shift_text_dates(new, ctx.shift)
+    new = _cleaned(ctx.matcher, ctx.shift if ctx.policy.shift_dates else None, value)
     if new != value:
         ctx.stats["text cleaned"] += 1
         limit = MAX_LEN.get(vr)
@@ -355,19 +368,13 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
     return False
 
 
-def _default_action(vr: str, ctx: _Ctx) -> str | None:
-    """What happens to an attribute Table E.1-1 does not list."""
-    if vr == "SQ":
-        return "K"
-    if vr == "UI":
-        return "U"
-    if vr in ("DA", "DT"):
-        return "C" if ctx.policy.shift_dates else None
-    if vr == "PN":
-        return "D"
-    if vr in TEXT_VRS:
-        return "T"
-    return None
+@lru_cache(maxsize=2)
+def _defaults(shift_dates: bool) -> dict[str, str]:
+    """What happens to an attribute Table E.1-1 does not list, by VR (absent: kept as it is)."""
+    out = {"SQ": "K", "UI": "U", "PN": "D"} | dict.fromkeys(TEXT_VRS, "T")
+    if shift_dates:
+        out |= {"DA": "C", "DT": "C"}
+    return out
 
 
 def _private_kept(ds: Dataset, tag: int, ctx: _Ctx) -> bool:
@@ -390,6 +397,7 @@ def _private_kept(ds: Dataset, tag: int, ctx: _Ctx) -> bool:
 def _walk(ds: Dataset, ctx: _Ctx) -> bool:
     """De-identify one dataset (or sequence item) in place; whether anything in it changed."""
     overlay_action = ctx.overlay_action
+    defaults = _defaults(ctx.policy.shift_dates)
     changed = False
     for tag, raw in list(ds.items()):
         t = int(tag)
@@ -410,15 +418,16 @@ def _walk(ds: Dataset, ctx: _Ctx) -> bool:
             continue
         if group == 0x0002:
             continue
-        vr = _vr(ds, t, raw)
+        vr = getattr(raw, "VR", None) or _vr(ds, t, raw)
         action = ctx.actions.get(t)
         if action is None:
-            action = _default_action(vr, ctx)
+            action = defaults.get(vr)
             if action is None:
                 continue
         elif "/" in action:
             action = resolve_compound(action, t, ctx.sop_class)
-        changed = _apply(ds, t, vr, action, ctx, raw) or changed
+        # the dataset's own key object: pydicom finds it by identity, an int costs a Python __eq__
+        changed = _apply(ds, tag, vr, action, ctx, raw) or changed
     return changed
 
 
