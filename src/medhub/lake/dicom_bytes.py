@@ -21,15 +21,18 @@ from typing import Any
 from pydicom import config
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import dcmwrite, write_data_element, write_dataset, write_file_meta_info
+from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 _LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 _PIXEL_DATA = 0x7FE00010
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_STRING_VRS = frozenset({"AE", "AS", "CS", "UR", "UI"})  # pydicom's write_string and write_UI
+_GROUP_LENGTH = struct.Struct("<HH2sHL")  # (0002,0000) UL, explicit VR little endian
 
 
 class _Packer:
@@ -81,11 +84,37 @@ def _raw(elem: RawDataElement, p: _Packer, out: list[bytes]) -> bool:
     return True
 
 
-def _binary(elem: DataElement, p: _Packer, out: list[bytes]) -> None:
-    """An OB or OW value of defined length, as write_OBvalue / write_OWvalue write it."""
-    value = elem.value
+def _binary(elem: DataElement, p: _Packer, out: list[bytes]) -> bool:
+    """An OB or OW value as write_OBvalue / write_OWvalue write it; False where pydicom must
+    (encapsulated Pixel Data that does not start with an item: pydicom says why)."""
+    value, tag = elem.value, int(elem.tag)
     pad = b"\x00" if len(value) % 2 else b""
-    out += [p.header(int(elem.tag), elem.VR, len(value) + len(pad)), value, pad]
+    if not elem.is_undefined_length:
+        out += [p.header(tag, elem.VR, len(value) + len(pad)), value, pad]
+        return True
+    if tag == _PIXEL_DATA and not value.startswith(p.tag_length(_ITEM, 0)[:4]):
+        return False
+    out += [p.header(tag, elem.VR, 0xFFFFFFFF), value, pad, p.tag_length(_SEQ_END, 0)]
+    return True
+
+
+def _string(elem: DataElement, p: _Packer, out: list[bytes]) -> bool:
+    """An ASCII value of a VR pydicom writes with write_string / write_UI (no character set
+    applies), padded as they pad; False for anything else."""
+    value = elem.value
+    if not isinstance(value, str):
+        if type(value) not in (MultiValue, list, tuple) or not all(isinstance(v, str) for v in value):
+            return False
+        value = "\\".join(value)
+    if not value.isascii():
+        return False
+    if len(value) % 2:
+        value += "\x00" if elem.VR == "UI" else " "
+    n = len(value)
+    if not p.implicit and n > 0xFFFF and elem.VR not in _LONG_VRS:
+        return False
+    out += [p.header(int(elem.tag), elem.VR, n), value.encode("ascii")]
+    return True
 
 
 def _sequence(elem: DataElement, p: _Packer, encodings: Any, out: list[bytes]) -> None:
@@ -107,11 +136,16 @@ def _sequence(elem: DataElement, p: _Packer, encodings: Any, out: list[bytes]) -
 
 
 def _dataset(ds: Dataset, p: _Packer, parent_encoding: Any) -> bytes:
-    """The encoded dataset (pydicom's write_dataset, for a file pointer already in `p`'s encoding)."""
+    return b"".join(_chunks(ds, p, parent_encoding))
+
+
+def _chunks(ds: Dataset, p: _Packer, parent_encoding: Any) -> list[bytes]:
+    """The encoded dataset in pieces (pydicom's write_dataset, for a file pointer already in `p`'s
+    encoding): the pixel data is copied once, when the file's pieces are joined."""
     if (p.implicit, p.little) != ds.original_encoding or ds.original_character_set != getattr(
         ds, "_character_set", None
     ):
-        return _dataset_by_pydicom(ds, p, parent_encoding)  # pydicom converts every element here
+        return [_dataset_by_pydicom(ds, p, parent_encoding)]  # pydicom converts every element here
     encodings = ds.get("SpecificCharacterSet", parent_encoding)
     out: list[bytes] = []
     for tag, elem in sorted((int(t), e) for t, e in ds.items()):
@@ -126,11 +160,12 @@ def _dataset(ds: Dataset, p: _Packer, parent_encoding: Any) -> bytes:
             out.append(_by_pydicom(elem, p, encodings))
         elif elem.VR == "SQ" and not elem.is_buffered:
             _sequence(elem, p, encodings, out)
-        elif elem.VR in ("OB", "OW") and type(elem.value) is bytes and not elem.is_undefined_length:
-            _binary(elem, p, out)  # pixel data, mostly: one copy, not three
-        else:
+        elif not (
+            (elem.VR in _STRING_VRS and not elem.is_buffered and _string(elem, p, out))
+            or (elem.VR in ("OB", "OW") and type(elem.value) is bytes and _binary(elem, p, out))
+        ):
             out.append(_by_pydicom(elem, p, encodings))
-    return b"".join(out)
+    return out
 
 
 def _file_meta(ds: Dataset, tsyntax: UID) -> bytes:
@@ -149,10 +184,19 @@ def _file_meta(ds: Dataset, tsyntax: UID) -> bytes:
     ds_instance = ds.get("SOPInstanceUID", None)
     if meta_instance is None or (ds_instance and ds_instance != meta_instance):
         meta.MediaStorageSOPInstanceUID = ds_instance
-    fp = DicomBytesIO()
-    fp.is_implicit_VR, fp.is_little_endian = tsyntax.is_implicit_VR, tsyntax.is_little_endian
-    write_file_meta_info(fp, meta, enforce_standard=True)  # validates, adds version and implementation
-    return fp.getvalue()
+    # write_file_meta_info: validate (adding version and implementation), write the group with a
+    # group length of 0, then write the group length element again over the first 12 bytes.
+    validate_file_meta(meta, enforce_standard=True)
+    if "FileMetaInformationGroupLength" not in meta:
+        meta.FileMetaInformationGroupLength = 0
+    body = _dataset(meta, _Packer(False, True), default_encoding)
+    if body[:8] != _GROUP_LENGTH.pack(2, 0, b"UL", 4, 0)[:8]:  # not a plain UL first: pydicom's way
+        fp = DicomBytesIO()
+        fp.is_implicit_VR, fp.is_little_endian = tsyntax.is_implicit_VR, tsyntax.is_little_endian
+        write_file_meta_info(fp, meta, enforce_standard=True)
+        return fp.getvalue()
+    meta.FileMetaInformationGroupLength = len(body) - 12
+    return _GROUP_LENGTH.pack(2, 0, b"UL", 4, len(body) - 12) + body[12:]
 
 
 def _fast_path_syntax(ds: Dataset) -> UID | None:
@@ -183,5 +227,5 @@ def part10_bytes(ds: Dataset) -> bytes:
     meta = _file_meta(ds, ts)
     if _PIXEL_DATA in ds:
         ds[_PIXEL_DATA].is_undefined_length = ts.is_compressed  # as dcmwrite does (no decoding)
-    body = _dataset(ds, _Packer(ts.is_implicit_VR, ts.is_little_endian), default_encoding)
-    return b"".join((getattr(ds, "preamble", None) or b"\x00" * 128, b"DICM", meta, body))
+    body = _chunks(ds, _Packer(ts.is_implicit_VR, ts.is_little_endian), default_encoding)
+    return b"".join([getattr(ds, "preamble", None) or b"\x00" * 128, b"DICM", meta, *body])
