@@ -15,8 +15,10 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from deid_fixtures import planted_dataset, with_file_meta
+from medhub.config import Settings
 from medhub.lake import dicom_bytes
 from medhub.lake.dicom_bytes import part10_bytes
+from medhub.lake.intake import ingest_paths
 from medhub.privacy.deid.common import Policy, SourceSecrets
 from medhub.privacy.deid.dicom import deid_dataset
 from medhub.privacy.keys import KeyStore
@@ -122,3 +124,27 @@ def test_files_as_read_skip_pydicoms_per_element_writer(monkeypatch: pytest.Monk
     assert pydicom.dcmread(io.BytesIO(data)).SOPInstanceUID == ds.SOPInstanceUID
     # converted, as dcmwrite converts them: Specific Character Set, SOP Class and Instance UID
     assert len(calls) <= 3 < n_elements
+
+
+def test_ingest_never_decodes_pixel_data_and_keeps_its_bytes(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Native and encapsulated (RLE, JPEG 2000) images go through the hub's gate into blobs with the
+    pixel data's bytes as read; nothing on the way asks pydicom to decode them."""
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("pixel data was decoded")
+
+    monkeypatch.setattr(Dataset, "convert_pixel_data", refuse)
+    monkeypatch.setattr(pydicom.pixels, "pixel_array", refuse)
+    monkeypatch.setattr(pydicom.pixels.utils, "pixel_array", refuse)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    names = ("CT_small.dcm", "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm")
+    for name in names:
+        (inp / name).write_bytes(Path(get_testdata_file(name)).read_bytes())
+    summary = ingest_paths(settings, "hosp-a", [inp], progress=False)
+    assert summary.counts["dicom"].accepted == len(names), summary.problems
+    blobs = [p for p in settings.lake_dir.rglob("*") if p.is_file() and "blobs" in p.parts]
+    pixels = {bytes(pydicom.dcmread(b).get_item(0x7FE00010).value) for b in blobs}
+    assert pixels == {bytes(pydicom.dcmread(inp / n).get_item(0x7FE00010).value) for n in names}
