@@ -311,3 +311,51 @@ def test_hangul_only_name_romanized_in_free_text_is_masked(settings: Settings) -
     out = deid_dataset(with_file_meta(ds), source_secrets(settings, "dicom-only"), Policy())
     assert out.StudyDescription == "CHEST PA *** ***"
     assert out.ImageComments == "Pt *** *** - prior CXR compared; Dr. LEE on call"
+
+
+def test_sequence_parsed_at_read_inside_one_kept_as_bytes_is_cleaned(settings: Settings) -> None:
+    """A defined-length sequence whose item holds an undefined-length sequence (pydicom parses that
+    one at read time, so its element object stays the same when its items change): the changes
+    inside must count, or the outer sequence's bytes as read would be put back."""
+    import io
+
+    from pydicom.sequence import Sequence
+
+    ds, planted = planted_dataset()
+    inner = Dataset()
+    inner.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    inner.ReferencedSOPInstanceUID = "1.2.826.0.1.99.4242"
+    inner.add_new(0x0040A123, "PN", "HONG^GILDONG")  # Person Name
+    item = Dataset()
+    item.CodeValue = "T-D3000"
+    item.AnatomicRegionModifierSequence = Sequence([inner])
+    ds.AnatomicRegionSequence = Sequence([item])
+    first = pydicom.dcmread(io.BytesIO(_file(with_file_meta(ds))))
+    first.AnatomicRegionSequence[0]["AnatomicRegionModifierSequence"].is_undefined_length = True
+    read = pydicom.dcmread(io.BytesIO(_file(first)))
+    assert type(read.get_item(0x00082218)).__name__ == "RawDataElement"  # outer: bytes as read
+    out = _file(make_gate(settings, "hosp-a")(DicomItem("x.dcm", read)).dataset)
+    assert b"1.2.826.0.1.99.4242" not in out
+    assert b"GILDONG" not in out
+
+
+def _file(ds: Dataset) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_instances_of_one_patient_share_one_matcher_with_known_identifiers() -> None:
+    """The header's matcher joined with what FHIR sent is built once per patient, not per instance
+    (the cleaned-text cache is keyed by it)."""
+    from medhub.privacy.deid.dicom import _with_known
+    from medhub.privacy.deid.text import Matcher
+
+    header = patient_matcher(planted_dataset()[0])
+    known = Matcher(("GILDONG HONG",), ("X-1",), ())
+    first, second = _with_known(header, known), _with_known(header, known)
+    assert first is second
+    assert first.clean("seen by GILDONG HONG, X-1") == "seen by ***, ***"
+    assert _with_known(header, None) is header

@@ -31,10 +31,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pydicom
+from pydicom.datadict import tag_for_keyword
 
 from medhub.config import Settings
 from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Item
 from medhub.lake import layout
+from medhub.lake.dicom_bytes import part10_bytes
 
 FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
 _PATIENT_KEYS = ("subject", "patient", "beneficiary")
@@ -241,9 +243,12 @@ class LakeWriter:
             f.write(orjson.dumps([rel for _, rel in blob_moves + part_moves]))
             f.flush()
             os.fsync(f.fileno())
+        made: set[Path] = set()
         for src, rel in blob_moves:  # blobs first: no row is visible before the file it names
             dest = self.lake / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in made:  # blobs/<hh>/: one mkdir per folder, not one per blob
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
             os.replace(src, dest)
         moves = part_moves
         lake_files = []
@@ -347,9 +352,10 @@ class LakeWriter:
         """Stage `data` as a blob; `sha`, where given, is its sha256 already computed."""
         sha = sha or hashlib.sha256(data).hexdigest()
         if sha not in self.blobs and not layout.blob_path(self.lake, sha).exists():
-            p = self.stage / "blobs" / sha
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
+            folder = self.stage / "blobs"
+            if not self.blobs:  # the batch's first blob: one mkdir per batch, not one per blob
+                folder.mkdir(parents=True, exist_ok=True)
+            (folder / sha).write_bytes(data)
             self.blobs.append(sha)
         self.staged += len(data)
         return sha
@@ -358,14 +364,13 @@ class LakeWriter:
         ds = item.dataset
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            buf = io.BytesIO()
             try:
-                pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+                data = part10_bytes(ds)
             except (ValueError, AttributeError):
                 buf = io.BytesIO()
                 pydicom.dcmwrite(buf, ds)
+                data = buf.getvalue()
             header = orjson.dumps(_header(ds))
-        data = buf.getvalue()
         sha = hashlib.sha256(data).hexdigest()
         if not self._is_new(layout.DICOM, bytes.fromhex(sha[:16])):
             return "dicom", False
@@ -497,10 +502,15 @@ HEADER_KEYWORDS = (
 )
 
 
+_HEADER_TAGS = tuple((kw, tag_for_keyword(kw)) for kw in HEADER_KEYWORDS)
+
+
 def _header(ds: pydicom.Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for kw in HEADER_KEYWORDS:
-        v = ds.get(kw)
+    for kw, tag in _HEADER_TAGS:  # ds.get(kw), without its keyword lookups
+        if tag not in ds:
+            continue
+        v = ds[tag].value
         if v is None or v == "":
             continue
         if isinstance(v, pydicom.multival.MultiValue | list | tuple):

@@ -155,7 +155,14 @@ def _matcher(names: tuple[str, ...], ids: tuple[str, ...], others: tuple[str, ..
 
 
 def _with_known(matcher: Matcher, other: Matcher | None) -> Matcher:
-    return matcher | other if other is not None else matcher
+    return _union(matcher, other) if other is not None else matcher
+
+
+@lru_cache(maxsize=4096)
+def _union(matcher: Matcher, other: Matcher) -> Matcher:
+    """One matcher per (header, FHIR) pair of matchers: both are built once and never changed, so
+    the instances of one patient share the union (and the cache of cleaned text below)."""
+    return matcher | other
 
 
 def patient_matcher(ds: Dataset) -> Matcher:
@@ -256,10 +263,16 @@ def _map(ds: Dataset, tag: int, vr: str, fn, raw: object = None) -> bool:  # noq
     return True
 
 
+@lru_cache(maxsize=65536)
+def _cleaned(matcher: Matcher, shift: int | None, value: str) -> str:
+    """`value` with the patient's identifiers masked and, with a shift, dates in it shifted. Cached:
+    the instances of a series repeat most of their text (codes, descriptions, device names)."""
+    new = matcher.clean(value)
+    return new if shift is None else shift_text_dates(new, shift)
+
+
 def _clean_text(value: str, vr: str, ctx: _Ctx) -> str:
-    new = ctx.matcher.clean(value)
-    if ctx.policy.shift_dates:
-        new = shift_text_dates(new, ctx.shift)
+    new = _cleaned(ctx.matcher, ctx.shift if ctx.policy.shift_dates else None, value)
     if new != value:
         ctx.stats["text cleaned"] += 1
         limit = MAX_LEN.get(vr)
@@ -281,33 +294,42 @@ def _dummy(vr: str) -> object:
 
 
 def _apply(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object = None) -> bool:
-    """Apply one action; whether the element changed (or went)."""
+    """Apply one action; whether the element changed (or went). A sequence counts as changed when
+    anything in its items did, also when it was parsed at read time (undefined length) and so is
+    the same element object as before: the caller may put back the bytes of an enclosing sequence
+    as read only when nothing inside it changed."""
     if action == "X":
         del ds[tag]
         ctx.stats["removed"] += 1
         return True
     raw = ds.get_item(tag) if raw is None else raw
     try:
-        _apply_value(ds, tag, vr, action, ctx, raw)
+        inside = _apply_value(ds, tag, vr, action, ctx, raw)
     except Exception:  # noqa: BLE001 - a value that cannot be read is dropped, never passed on unread
         del ds[tag]
         ctx.stats["undecodable removed"] += 1
         return True
-    return ds.get_item(tag) is not raw
+    return inside or ds.get_item(tag) is not raw
 
 
-def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object) -> None:
+def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object) -> bool:
+    """Apply a value action; True where a sequence's items changed (the element may be the same
+    object), else False (a changed value is a new element)."""
     if vr == "SQ":
         elem = ds[tag]
         if action == "Z":
             if elem.value:
                 elem.value = Sequence()
                 ctx.stats["emptied"] += 1
-        else:  # K, C, D, U on a sequence: keep its items, de-identified in turn
-            changed = [_walk(item, ctx) for item in elem.value or []]
-            if not any(changed) and isinstance(raw, RawDataElement):
-                ds[tag] = raw  # nothing inside changed: the bytes as read, which write fastest
-        return
+                return True
+            return False
+        # K, C, D, U on a sequence: keep its items, de-identified in turn
+        changed = [_walk(item, ctx) for item in elem.value or []]
+        if any(changed):
+            return True
+        if isinstance(raw, RawDataElement):
+            ds[tag] = raw  # nothing inside changed: the bytes as read, which write fastest
+        return False
     if action == "Z":
         old = _values(ds, tag, raw, vr)
         if tag in _PSEUDO_Z and old:
@@ -317,11 +339,11 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
         elif old or len(getattr(raw, "value", b"") or b""):
             _set(ds, tag, vr, None, raw)
             ctx.stats["emptied"] += 1
-        return
+        return False
     if action == "U" or vr == "UI":
         if tag not in _KEEP_UID_TAGS and _map(ds, tag, "UI", lambda v: _remap_uid(v, ctx), raw):
             ctx.stats["uids remapped"] += 1
-        return
+        return False
     if vr in ("DA", "DT") and (action == "C" or (action in ("D", "T") and ctx.policy.shift_dates)):
         fn = shift_da if vr == "DA" else shift_dt
         old = _values(ds, tag, raw, vr)
@@ -329,13 +351,13 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
             new = [x for x in (fn(v, ctx.shift) for v in old) if x is not None]
             _set(ds, tag, vr, new or None, raw)
             ctx.stats["dates shifted"] += 1
-        return
+        return False
     if action == "D":
         if vr == "TM" and ctx.policy.shift_dates:
-            return  # whole-day shifts leave times of day as they are
+            return False  # whole-day shifts leave times of day as they are
         _set(ds, tag, vr, _dummy(vr), raw)  # type: ignore[arg-type]
         ctx.stats["replaced"] += 1
-        return
+        return False
     # K, C and T (text check) keep the value, cleaned where it is text
     if vr == "AS":
         _map(ds, tag, vr, group_as, raw)
@@ -343,21 +365,16 @@ def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: ob
         _map(ds, tag, vr, lambda v: ctx.secrets.pseudonym(v, "ae", 16).upper(), raw)
     elif vr in TEXT_VRS or vr == "PN":
         _map(ds, tag, vr, lambda v: _clean_text(v, vr, ctx), raw)
+    return False
 
 
-def _default_action(vr: str, ctx: _Ctx) -> str | None:
-    """What happens to an attribute Table E.1-1 does not list."""
-    if vr == "SQ":
-        return "K"
-    if vr == "UI":
-        return "U"
-    if vr in ("DA", "DT"):
-        return "C" if ctx.policy.shift_dates else None
-    if vr == "PN":
-        return "D"
-    if vr in TEXT_VRS:
-        return "T"
-    return None
+@lru_cache(maxsize=2)
+def _defaults(shift_dates: bool) -> dict[str, str]:
+    """What happens to an attribute Table E.1-1 does not list, by VR (absent: kept as it is)."""
+    out = {"SQ": "K", "UI": "U", "PN": "D"} | dict.fromkeys(TEXT_VRS, "T")
+    if shift_dates:
+        out |= {"DA": "C", "DT": "C"}
+    return out
 
 
 def _private_kept(ds: Dataset, tag: int, ctx: _Ctx) -> bool:
@@ -380,6 +397,7 @@ def _private_kept(ds: Dataset, tag: int, ctx: _Ctx) -> bool:
 def _walk(ds: Dataset, ctx: _Ctx) -> bool:
     """De-identify one dataset (or sequence item) in place; whether anything in it changed."""
     overlay_action = ctx.overlay_action
+    defaults = _defaults(ctx.policy.shift_dates)
     changed = False
     for tag, raw in list(ds.items()):
         t = int(tag)
@@ -400,15 +418,16 @@ def _walk(ds: Dataset, ctx: _Ctx) -> bool:
             continue
         if group == 0x0002:
             continue
-        vr = _vr(ds, t, raw)
+        vr = getattr(raw, "VR", None) or _vr(ds, t, raw)
         action = ctx.actions.get(t)
         if action is None:
-            action = _default_action(vr, ctx)
+            action = defaults.get(vr)
             if action is None:
                 continue
         elif "/" in action:
             action = resolve_compound(action, t, ctx.sop_class)
-        changed = _apply(ds, t, vr, action, ctx, raw) or changed
+        # the dataset's own key object: pydicom finds it by identity, an int costs a Python __eq__
+        changed = _apply(ds, tag, vr, action, ctx, raw) or changed
     return changed
 
 
