@@ -10,9 +10,10 @@ import pytest
 from pydicom.dataset import Dataset
 
 from conftest import shared_sub
-from deid_fixtures import leaked, planted_dataset, roundtrip, with_file_meta
+from deid_fixtures import file_bytes, leaked, planted_dataset, roundtrip, with_file_meta
 from medhub.config import Settings
 from medhub.ingest.records import DicomItem, HeldForReview
+from medhub.lake.dicom_bytes import part10_bytes
 from medhub.privacy.deid.annex_e import resolve_compound
 from medhub.privacy.deid.common import Policy, source_secrets
 from medhub.privacy.deid.dicom import burned_in_risk, deid_dataset, patient_matcher, read_dicom
@@ -286,6 +287,23 @@ def test_file_read_without_meta_gets_valid_meta(settings: Settings, tmp_path) ->
     out = roundtrip(deid_dataset(back, source_secrets(settings, "s"), Policy()))
     assert out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
     assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
+
+
+def test_sender_preamble_is_zeroed(settings: Settings, tmp_path) -> None:  # noqa: ANN001
+    """pydicom writes back the preamble it read; a sender's preamble (a dual-format file's TIFF
+    header, or anything at all) must not reach the lake's blob."""
+    ds, _ = planted_dataset()
+    ds = with_file_meta(ds)
+    ds.preamble = b"HONG^GILDONG 900101-1234567 ".ljust(128, b"\x01")
+    path = tmp_path / "preamble.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    back = read_dicom(str(path))
+    assert back.preamble.startswith(b"HONG^GILDONG")
+    out = make_gate(settings, "hosp-a")(DicomItem(str(path), back)).dataset
+    blob = part10_bytes(out)
+    assert blob[:132] == b"\x00" * 128 + b"DICM"
+    assert b"HONG^GILDONG" not in blob and b"900101" not in blob
+    assert file_bytes(out)[:128] == b"\x00" * 128  # pydicom's own writer agrees
 
 
 def test_output_is_deterministic(settings: Settings) -> None:

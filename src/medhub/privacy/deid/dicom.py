@@ -452,7 +452,11 @@ _META_DROP = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)  # AE 
 
 def _file_meta(ds: Dataset) -> None:
     """File meta that follows the new SOP Class/Instance UIDs, names medhub as the implementation and
-    drops the sender's AE titles and private information; the transfer syntax is kept."""
+    drops the sender's AE titles and private information; the transfer syntax is kept. The 128-byte
+    preamble is zeroed: pydicom writes back whatever the sender put there (a dual-format file can
+    carry a TIFF header or any other bytes), and nothing in it is needed."""
+    if getattr(ds, "preamble", None) is not None:
+        ds.preamble = b"\x00" * 128
     meta = getattr(ds, "file_meta", None)
     if meta is None or 0x00020010 not in meta:  # read without file meta: keep the encoding it was read in
         implicit, little = getattr(ds, "original_encoding", None) or (True, True)
