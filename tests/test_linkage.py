@@ -27,6 +27,7 @@ from medhub.privacy.linkage.tokens import (
     TokenSpecError,
     _token_ints,
     check_specs,
+    del_columns,
     hmac_sha256_many,
     normalized_fields,
     tokenize,
@@ -129,8 +130,8 @@ def test_latin_names_one_typo_apart_share_a_deletion_token_and_hide_their_length
         }
     )
     t = tokenize(df, KEY)
-    given = t[[c for c in DEL_COLUMNS if c.startswith("given_del")]].to_numpy()
-    surname = t[[c for c in DEL_COLUMNS if c.startswith("surname_del")]].to_numpy()
+    given = t[del_columns("given_del", "dob_swap")].to_numpy()
+    surname = t[del_columns("surname_del", "dob_swap")].to_numpy()
     assert (given != 0).all() and (surname != 0).all()  # every slot filled: length does not show
     assert given.shape[1] == DEL_SLOTS
     assert set(given[0]) & set(given[1]) and set(surname[0]) & set(surname[1])
@@ -215,9 +216,9 @@ def test_em_learns_sensible_m_and_u() -> None:
         assert np.isclose(model.m[f].sum(), 1) and np.isclose(model.u[f].sum(), 1)
     # the generator changes a field of each record with probability ~0.15, so a pair agrees ~0.85^2
     assert 0.65 <= model.m["phone"][1] <= 0.8
-    assert 0.65 <= model.m["dob"][2] <= 0.8
+    assert 0.65 <= model.m["dob"][3] <= 0.8
     assert model.m["surname"][2] > 0.95  # surnames are never mistyped by the generator
-    assert model.u["phone"][1] < 1e-3 and model.u["dob"][2] < 1e-3 and model.u["rrn"][3] < 1e-6
+    assert model.u["phone"][1] < 1e-3 and model.u["dob"][3] < 1e-3 and model.u["rrn"][3] < 1e-6
     assert 0.03 <= model.u["surname"][2] <= 0.2  # two people born the same day share a surname ~8%
     # lambda: ~2000 true pairs among 4000 x 4000
     assert 0.5 * 2000 / 16e6 <= model.lam <= 1.5 * 2000 / 16e6
@@ -341,17 +342,17 @@ def test_one_day_slip_meets_crosswise_and_dates_cannot_be_chained() -> None:
         {
             "family_name": ["김"],
             "given_name": ["민준"],
-            "birth_date": ["1990-03-04"],
+            "birth_date": ["1990-03-09"],
             "phone": ["010-1111-2222"],
             "sex": ["M"],
         }
     )
-    b = a.assign(birth_date=["1990-03-05"], phone=["010-3333-4444"])
+    b = a.assign(birth_date=["1990-03-10"], phone=["010-3333-4444"])  # two digits apart, one day apart
     ta, tb = tokenize(a, KEY), tokenize(b, KEY)
     li, ri = candidate_pairs(ta, tb)
     assert (li.tolist(), ri.tolist()) == ([0], [0])  # found by the crosswise name+dob tokens only
     lv = comparison_levels(ta, tb, li, ri)
-    assert lv["dob"][0] == 1 and lv["surname"][0] == 2 and lv["given"][0] == 2 and lv["phone"][0] == 0
+    assert lv["dob"][0] == 2 and lv["surname"][0] == 2 and lv["given"][0] == 2 and lv["phone"][0] == 0
     # no bare "next day" token: the unit cannot chain birth dates into calendar order
     assert "dob_next" not in TOKEN_NAMES
     assert not set(ta["dob"]) & set(tb.drop(columns=["record_id", "dob"]).to_numpy().ravel())
@@ -376,3 +377,67 @@ def test_names_written_swapped_agree_in_latin_and_hangul() -> None:
     na, nb = normalized_fields(a), normalized_fields(b)
     assert (na["names_unordered"] == nb["names_unordered"]).all()
     assert (na["surname"] != nb["surname"]).all()
+
+
+def test_birth_dates_one_digit_apart_meet_with_the_full_name_even_when_no_valid_date() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+    from medhub.privacy.linkage.unit import candidate_pairs
+
+    a = pd.DataFrame(
+        {
+            "given_name_roman": ["kynan", "kynan", "claire"],
+            "family_name_roman": ["dooley", "dooley", "dooley"],
+            "birth_date": ["19310924", "19850714", "19850714"],
+        }
+    )
+    b = a.assign(
+        birth_date=["19319924", "19850719", "19850719"], given_name_roman=["kynan", "kynan", "clara"]
+    )
+    ta, tb = tokenize(a, KEY), tokenize(b, KEY)
+    assert ta["dob"].iloc[0] != 0 and tb["dob"].iloc[0] == 0  # month 99: no date, but 8 digits kept
+    li, ri = candidate_pairs(ta, tb)
+    pairs = set(zip(li.tolist(), ri.tolist(), strict=True))
+    assert {(0, 0), (1, 1)} <= pairs and (2, 2) not in pairs  # another given name: no shared token
+    lv = comparison_levels(ta, tb, li, ri)
+    one = {p: int(v) for p, v in zip(zip(li.tolist(), ri.tolist(), strict=True), lv["dob"], strict=True)}
+    assert one[(0, 0)] == 1 and one[(1, 1)] == 1
+
+
+def test_latin_names_one_typo_apart_are_close_through_the_address_when_the_date_differs() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+
+    a = pd.DataFrame(
+        {
+            "given_name_roman": ["jamie"],
+            "family_name_roman": ["hoffman"],
+            "birth_date": ["19700102"],
+            "address": ["12 dalrymple street vaucluse"],
+            "postcode": ["2030"],
+        }
+    )
+    b = a.assign(given_name_roman=["jajie"], family_name_roman=["hofman"], birth_date=["19930508"])
+    ta, tb = tokenize(a, KEY), tokenize(b, KEY)
+    lv = comparison_levels(ta, tb, np.array([0]), np.array([0]))
+    assert lv["residence"][0] == 3 and lv["dob"][0] == 0
+    assert lv["surname"][0] == 1 and lv["given"][0] == 1
+    far = tokenize(a.assign(given_name_roman=["robert"], family_name_roman=["sheldon"]), KEY)
+    lv = comparison_levels(ta, far, np.array([0]), np.array([0]))
+    assert lv["surname"][0] == 0 and lv["given"][0] == 0
+
+
+def test_latent_class_u_holds_when_matches_outnumber_different_people() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import latent_class_u
+
+    rng = np.random.default_rng(0)
+    n_match, n_non = 5000, 600  # as among FEBRL's pairs born the same day
+    true_u = {"surname": 0.004, "given": 0.003, "residence": 0.002}
+    true_m = {"surname": 0.9, "given": 0.9, "residence": 0.8}
+    levels = {}
+    for f in true_u:
+        agree = np.concatenate([rng.random(n_match) < true_m[f], rng.random(n_non) < true_u[f]])
+        levels[f] = agree.astype(np.int8)
+    start_m = {f: np.array([0.2, 0.8]) for f in levels}
+    start_u = {f: np.array([0.9, 0.1]) for f in levels}
+    u = latent_class_u(levels, start_m, start_u)
+    for f in levels:
+        assert u[f][1] < 0.03, (f, u[f])  # true 0.002-0.004; the share agreeing is ~0.8

@@ -6,6 +6,10 @@ tables) into one agreement level per field, decoded from anchored tokens: a boun
 when an anchor is shared but its token there differs, and is unknown (-1) otherwise.
 `fit_em` estimates m and u per field and level, and the share of matches, on the counts
 of distinct agreement patterns (numpy, vectorised), so millions of pairs cost little.
+Graded levels: a birth date one digit apart or one day apart, a name one letter apart, a
+building number and postcode shared. u of anchor fields is counted over all pairs from
+token frequencies; u of bound fields comes from `latent_class_u`, a two-class EM over the
+pairs born the same day (robust where the matches outnumber the different people there).
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import pandas as pd
 
 from medhub.privacy.linkage.tokens import (
     BINDING_ANCHORS,
+    DEL_ANCHORS,
     DEL_NAMES,
-    DEL_SLOTS,
+    DOB_DIGITS,
     HOUSE_POSTCODE,
     NAME_DOB,
+    NAME_DOB_MASK,
     NAME_DOB_NEXT,
     NAME_POSTCODE,
     NAMES_UNORDERED,
+    del_columns,
 )
 
 # field -> number of levels (highest = full agreement). -1 in a level array means unknown.
@@ -31,7 +38,9 @@ FIELDS: dict[str, int] = {
     # 3 exact; 2 all but one part agree, the birth date not among those kept (a typo); 1 the birth
     # date and part of the rest agree (a typo after the date); 0 differs
     "rrn": 4,
-    "dob": 3,  # 2 exact, 1 day and month swapped or (same full name) one day apart, 0 differs
+    # 3 exact, 2 day and month swapped or (same full name) one day apart, 1 (same full name) one digit
+    # of the 8 apart, 0 differs
+    "dob": 4,
     "phone": 2,
     "residence": 4,  # 3 same address, 2 same building number and postcode, 1 same postcode, 0 differs
     "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
@@ -43,7 +52,7 @@ FIELDS: dict[str, int] = {
 # for Korean names: two random people share a surname ~8% of the time, a given name ~2%).
 INITIAL_M = {
     "rrn": [0.02, 0.04, 0.04, 0.9],
-    "dob": [0.05, 0.05, 0.9],
+    "dob": [0.04, 0.03, 0.05, 0.88],
     "phone": [0.15, 0.85],
     "residence": [0.1, 0.03, 0.05, 0.82],
     "surname": [0.02, 0.03, 0.95],
@@ -52,13 +61,38 @@ INITIAL_M = {
 }
 INITIAL_U = {
     "rrn": [0.98, 0.01, 0.009, 0.001],
-    "dob": [0.9, 0.05, 0.05],
+    "dob": [0.9, 0.04, 0.01, 0.05],
     "phone": [0.99, 0.01],
     "residence": [0.9, 0.09, 0.005, 0.005],
     "surname": [0.9, 0.02, 0.08],
     "given": [0.9, 0.07, 0.03],
     "sex": [0.5, 0.5],
 }
+
+
+def _digit_neighbours(first: int = 1920, last: int = 2020, step: int = 53) -> float:
+    """Mean number of valid dates in [first, last] one digit (of YYYYMMDD) away from a date in that range."""
+    import datetime
+
+    lo, hi = datetime.date(first, 1, 1), datetime.date(last, 12, 31)
+    total, n = 0, 0
+    for o in range(lo.toordinal(), hi.toordinal() + 1, step):
+        d = datetime.date.fromordinal(o).strftime("%Y%m%d")
+        n += 1
+        for k in range(DOB_DIGITS):
+            for c in "0123456789":
+                if c == d[k]:
+                    continue
+                t = d[:k] + c + d[k + 1 :]
+                try:
+                    other = datetime.date(int(t[:4]), int(t[4:6]), int(t[6:]))
+                except ValueError:
+                    continue
+                total += lo <= other <= hi
+    return total / n
+
+
+DIGIT_NEIGHBOURS = _digit_neighbours()
 
 
 def _eq(left: pd.DataFrame, right: pd.DataFrame, name: str, li: np.ndarray, ri: np.ndarray):
@@ -95,26 +129,35 @@ def _one_day_apart(left, right, li, ri) -> np.ndarray:
     )
 
 
-def _one_apart(left, right, li, ri, name: str, anchor_eq: np.ndarray, chunk: int = 200_000):
-    """(one letter apart, known to be further apart) for a Latin-only name, through the birth-date anchor."""
-    cols = [f"{name}+dob_swap#{j}" for j in range(DEL_SLOTS)]
+def _one_apart(left, right, li, ri, name: str, anchors_eq: dict[str, np.ndarray], chunk: int = 200_000):
+    """(one letter apart, known to be further apart) for a Latin-only name, through any shared anchor."""
     near = np.zeros(len(li), dtype=bool)
     far = np.zeros(len(li), dtype=bool)
-    if name not in DEL_NAMES or cols[0] not in left.columns:
+    if name not in DEL_NAMES:
         return near, far
-    a_all = left[cols].to_numpy()
-    b_all = right[cols].to_numpy()
-    has_a = a_all.any(axis=1)
-    has_b = b_all.any(axis=1)
-    both = np.flatnonzero(has_a[li] & has_b[ri] & anchor_eq)
-    for start in range(0, len(both), chunk):
-        idx = both[start : start + chunk]
-        a = a_all[li[idx]]
-        b = b_all[ri[idx]]
-        hit = (a[:, :, None] == b[:, None, :]).any(axis=(1, 2))
-        near[idx] = hit
-        far[idx] = ~hit
-    return near, far
+    for anchor in DEL_ANCHORS:
+        cols = del_columns(name, anchor)
+        if cols[0] not in left.columns:
+            continue
+        a_all = left[cols].to_numpy()
+        b_all = right[cols].to_numpy()
+        has_a = a_all.any(axis=1)
+        has_b = b_all.any(axis=1)
+        both = np.flatnonzero(has_a[li] & has_b[ri] & anchors_eq[anchor] & ~near)
+        for start in range(0, len(both), chunk):
+            idx = both[start : start + chunk]
+            hit = (a_all[li[idx]][:, :, None] == b_all[ri[idx]][:, None, :]).any(axis=(1, 2))
+            near[idx] |= hit
+            far[idx] |= ~hit
+    return near, far & ~near
+
+
+def _one_digit_apart(left, right, li, ri) -> np.ndarray:
+    """Same full name, birth dates (as 8 digits) equal but for one position."""
+    near = np.zeros(len(li), dtype=bool)
+    for name in NAME_DOB_MASK:
+        near |= _eq(left, right, name, li, ri)[0]
+    return near
 
 
 def comparison_levels(
@@ -132,16 +175,15 @@ def comparison_levels(
     out["rrn"] = np.select([rrn_eq, typo, dob_typo, rrn_present], [3, 2, 1, 0], default=-1).astype(np.int8)
 
     dob_eq, dob_present = _eq(left, right, "dob", li, ri)
-    out["dob"] = np.where(
-        dob_eq,
-        2,
-        np.where(
-            anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), 1, np.where(dob_present, 0, -1)
-        ),
+    digit_apart = _one_digit_apart(left, right, li, ri)  # the full name agrees too
+    out["dob"] = np.select(
+        [dob_eq, anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), digit_apart, dob_present],
+        [3, 2, 1, 0],
+        default=-1,
     ).astype(np.int8)
     # RRN level 1 keeps the RRN's birth-date digits: the birth date agrees there even where the
     # date field was mistyped (and level 1's u is counted among pairs born the same day)
-    out["dob"][out["rrn"] == 1] = 2
+    out["dob"][out["rrn"] == 1] = 3
 
     ph_eq, ph_present = _eq(left, right, "phone", li, ri)
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
@@ -163,14 +205,15 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
+    crosswise |= digit_apart
     s_agree |= np_eq | swapped | crosswise
-    s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq["dob_swap"])
+    s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq)
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
     g_agree |= np_eq | swapped | crosswise
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
-    g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq["dob_swap"])
+    g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq)
     out["given"] = np.select(
         [g_agree, k_agree | g_near, g_dis | k_dis | g_far], [2, 1, 0], default=-1
     ).astype(np.int8)
@@ -206,17 +249,22 @@ class FSModel:
         return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
 
 
-def agreement_patterns(levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct agreement patterns (rows; -1 unknown), their counts, and each pair's pattern index."""
-    names = list(FIELDS)
+def agreement_patterns(
+    levels: dict[str, np.ndarray], n_levels: dict[str, int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct agreement patterns (rows; -1 unknown), their counts, and each pair's pattern index.
+
+    `n_levels` gives the fields (in order) and their numbers of levels; default FIELDS."""
+    sizes = n_levels or FIELDS
+    names = list(sizes)
     code = np.zeros(len(levels[names[0]]), dtype=np.int64)
     for f in names:
-        code = code * (FIELDS[f] + 1) + (levels[f].astype(np.int64) + 1)
+        code = code * (sizes[f] + 1) + (levels[f].astype(np.int64) + 1)
     uniq, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
     pats = np.zeros((len(uniq), len(names)), dtype=np.int64)
     rest = uniq.copy()
     for j in range(len(names) - 1, -1, -1):
-        base = FIELDS[names[j]] + 1
+        base = sizes[names[j]] + 1
         pats[:, j] = rest % base - 1
         rest //= base
     return pats, counts, inverse
@@ -307,28 +355,33 @@ def estimate_u(
             max(r_exact, tiny),
         ]
     )
-    d_exact = rate("dob", m_of("dob", 2))
+    d_exact = rate("dob", m_of("dob", 3))
     # swapped day and month, or one day apart (two neighbouring days: about twice the same-day rate;
     # counted for any two people, an overestimate where the level needs the same name too)
-    d_swap = max(rate("dob_swap", m_of("dob", 2)) - d_exact, 0.0) + 2 * d_exact
-    u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])
+    d_swap = max(rate("dob_swap", m_of("dob", 3)) - d_exact, 0.0) + 2 * d_exact
+    # one digit apart: about DIGIT_NEIGHBOURS times the same-day rate (dates are near uniform locally)
+    d_digit = DIGIT_NEIGHBOURS * d_exact
+    u["dob"] = np.array(
+        [max(1 - d_exact - d_swap - d_digit, tiny), max(d_digit, tiny), max(d_swap, tiny), max(d_exact, tiny)]
+    )
     p = rate("phone", m_of("phone", 1))
     u["phone"] = np.array([max(1 - p, tiny), max(p, tiny)])
     a = rate("address", m_of("residence", 3))
     # postcode without address: not countable from tokens alone; read it off the dob-sharing pairs below.
     # Bound fields: among candidate pairs that share a birth date, weighted by the chance that they are
     # different people (the fitted model's 1 - posterior; before any fit, the public starting values).
-    shared = levels["dob"] >= 1
-    weight = (
-        (1.0 - model.match_probability(levels))[shared] if model is not None else np.zeros(int(shared.sum()))
-    )
-    if weight.sum() >= min_pairs:
+    # Bound fields: u from a two-class EM (m and u both free) over the candidate pairs born the same day,
+    # a sample of different people's pairs unbiased by any name ("one day / one digit apart" is only
+    # seen where the full name agrees). Where the matches outnumber those pairs (small files), taking
+    # u as "the rest after the expected matches" drifts up with every refit; a latent-class fit does not.
+    shared = levels["dob"] == 3
+    if int(shared.sum()) >= min_pairs:
+        sub = {f: levels[f][shared] for f in UNANCHORED_FIELDS}
+        start_m = model.m if model is not None else INITIAL_M
+        fitted = latent_class_u(sub, {f: start_m[f] for f in sub}, {f: u[f] for f in sub})
         for f in ("surname", "given", "sex", "residence"):
-            lv = levels[f][shared]
-            known = lv >= 0
-            if weight[known].sum() >= min_pairs:
-                cnt = np.bincount(lv[known], weights=weight[known], minlength=FIELDS[f]) + 0.5
-                u[f] = cnt / cnt.sum()
+            if ((sub[f] >= 0).sum()) >= min_pairs:
+                u[f] = fitted[f]
     res = u["residence"].copy()
     res[3] = max(a, tiny)
     hp_agree, hp_total = pairs_agreeing(HOUSE_POSTCODE)
@@ -340,6 +393,49 @@ def estimate_u(
     res[1] = max(res[1], tiny)
     res[0] = max(1 - res[1] - res[2] - res[3], tiny)
     u["residence"] = res / res.sum()
+    return u
+
+
+# Fields other than the birth date, for the EM over pairs born the same day.
+UNANCHORED_FIELDS = ("rrn", "phone", "residence", "surname", "given", "sex")
+
+
+def latent_class_u(
+    levels: dict[str, np.ndarray],
+    m0: dict[str, np.ndarray],
+    u0: dict[str, np.ndarray],
+    max_iter: int = 300,
+    tol: float = 1e-7,
+) -> dict[str, np.ndarray]:
+    """u per field from a two-class mixture (m, u and the share of matches all free) on these pairs."""
+    names = list(levels)
+    pats, counts, _ = agreement_patterns(levels, {f: len(u0[f]) for f in names})
+    counts = counts.astype(float)
+    m = {f: np.asarray(m0[f], float).copy() for f in names}
+    u = {f: np.asarray(u0[f], float).copy() for f in names}
+    lam = 0.5
+    for _ in range(max_iter):
+        logm = np.zeros(len(pats))
+        logu = np.zeros(len(pats))
+        for j, f in enumerate(names):
+            lv = pats[:, j]
+            known = lv >= 0
+            logm[known] += np.log(m[f][lv[known]])
+            logu[known] += np.log(u[f][lv[known]])
+        logit = np.clip(logm - logu + np.log(lam) - np.log1p(-lam), -700, 700)
+        post = 1.0 / (1.0 + np.exp(-logit))
+        wm, wu = counts * post, counts * (1 - post)
+        new_lam = float(np.clip(wm.sum() / counts.sum(), 1e-9, 1 - 1e-9))
+        for j, f in enumerate(names):
+            lv = pats[:, j]
+            known = lv >= 0
+            cm = np.bincount(lv[known], weights=wm[known], minlength=len(m[f])) + 1e-3
+            cu = np.bincount(lv[known], weights=wu[known], minlength=len(u[f])) + 0.5
+            m[f], u[f] = cm / cm.sum(), cu / cu.sum()
+        done = abs(new_lam - lam) <= tol
+        lam = new_lam
+        if done:
+            break
     return u
 
 

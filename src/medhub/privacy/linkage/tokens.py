@@ -13,7 +13,10 @@ entropy on its own: date of birth, phone, road address, RRN) or a low-entropy fi
 any whose estimated min-entropy (sum of the fields' min-entropies in `FIELD_MIN_ENTROPY`,
 conservative figures for the Korean population) is below `MIN_ENTROPY_BITS`. The
 linkage unit decodes field agreement from anchored tokens: when two records share an
-anchor, their "field+anchor" tokens agree exactly when the field agrees.
+anchor, their "field+anchor" tokens agree exactly when the field agrees. Graded agreement
+comes from tokens of near values bound the same way: a Latin name's one-letter deletions on
+the birth date, address or building number + postcode; the full name on the birth date's
+digits with one position left out (dates one digit apart).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "dob": 13.5,  # ~1 in 11,000
     "dob_swap": 12.5,  # year and unordered (month, day)
     "dob_next": 13.5,  # the day after the birth date (only ever with the full name)
+    "dob_mask": 10.0,  # the 8 date digits with one left out: at most 10 dates merge (13.5 - log2 10)
     "phone": 20.0,
     "address": 14.0,  # road address with building number
     "postcode": 8.0,  # the busiest 5-digit postcodes hold ~0.4%
@@ -73,12 +77,27 @@ NAME_DOB = "surname+given+dob"
 NAME_DOB_NEXT = "surname+given+dob_next"
 NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
+# The full name with the birth date's 8 digits (YYYYMMDD), one position left out: two dates one
+# digit apart (a typo, even one that makes no valid date) share the token of that position.
+DOB_DIGITS = 8
+NAME_DOB_MASK = tuple(f"surname+given+dob_mask{k}" for k in range(DOB_DIGITS))
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
-# to the birth date, so that names one typo apart agree: DEL_SLOTS tokens per name, padded with
-# random values (and shuffled) so that neither the count nor the order gives the length away.
+# to an anchor, so that names one typo apart agree: DEL_SLOTS tokens per name and anchor, padded with
+# random values (and shuffled) so that neither the count nor the order gives the length away. The
+# anchors: the birth date, and the address or building number + postcode (for a mistyped date).
 DEL_SLOTS = 14
 DEL_NAMES = ("surname_del", "given_del")
-DEL_COLUMNS = tuple(f"{n}+dob_swap#{i}" for n in DEL_NAMES for i in range(DEL_SLOTS))
+DEL_ANCHORS: dict[str, tuple[str, ...]] = {
+    "dob_swap": ("dob_swap",),
+    "address": ("address",),
+    HOUSE_POSTCODE: ("house", "postcode"),
+}
+DEL_COLUMNS = tuple(f"{n}+{a}#{i}" for n in DEL_NAMES for a in DEL_ANCHORS for i in range(DEL_SLOTS))
+
+
+def del_columns(name: str, anchor: str) -> list[str]:
+    """The DEL_SLOTS token columns of one name's deletion variants bound to one anchor."""
+    return [f"{name}+{anchor}#{i}" for i in range(DEL_SLOTS)]
 
 
 @dataclass(frozen=True)
@@ -107,13 +126,14 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
-    specs += [TokenSpec(f"{n}+dob_swap", ("name_del", "dob_swap")) for n in DEL_NAMES]
+    specs += [TokenSpec(m, ("surname", "given", "dob_mask")) for m in NAME_DOB_MASK]
+    specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n in DEL_NAMES for a, f in DEL_ANCHORS.items()]
     return tuple(specs)
 
 
 TOKEN_SPECS: tuple[TokenSpec, ...] = _specs()
-_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if not s.name.endswith("_del+dob_swap"))
-TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + DEL_COLUMNS
+_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if "name_del" not in s.fields and "dob_mask" not in s.fields)
+TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + NAME_DOB_MASK + DEL_COLUMNS
 
 
 class TokenSpecError(ValueError):
@@ -182,6 +202,7 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["dob"] = dob
     out["dob_swap"] = _map_unique(pd.Series(dob, index=records.index), nz.date_unordered)
     out["dob_next"] = _map_unique(pd.Series(dob, index=records.index), nz.next_day)
+    out["dob_digits"] = _map_unique(_col(records, "birth_date"), nz.date_digits)
     out["yob"] = [d[:4] for d in dob]
     out["phone"] = _map_unique(_col(records, "phone"), nz.phone)
     out["postcode"] = _map_unique(_col(records, "postcode"), nz.postcode)
@@ -272,6 +293,10 @@ def tokenize_normalized(norm: pd.DataFrame, key: bytes, record_ids: Iterable[str
         raise ValueError("record_ids and records differ in length")
     for spec in _SINGLE_SPECS:
         out[spec.name] = _token_ints(key, spec.domain or spec.name, [cols[f] for f in spec.fields])
+    names = [cols["surname"], cols["given"]]
+    for k, name in enumerate(NAME_DOB_MASK):
+        masked = np.array([d[:k] + "_" + d[k + 1 :] if d else "" for d in cols["dob_digits"]], dtype=object)
+        out[name] = _token_ints(key, name, [*names, masked])
     out.update(_deletion_tokens(key, cols))
     return pd.DataFrame(out)
 
@@ -283,27 +308,31 @@ def _deletions(s: str) -> list[str]:
 def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = len(cols["dob_swap"])
     out: dict[str, np.ndarray] = {}
+    rng = np.random.default_rng()  # fresh OS entropy: padding must never repeat across tables
     for name, src in (("surname_del", "surname_latin"), ("given_del", "given_latin")):
-        rows = [i for i in range(n) if cols[src][i] and cols["dob_swap"][i]]
-        slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
-        if rows:
-            rng = np.random.default_rng()  # fresh OS entropy: padding must never repeat across tables
-            slots[rows] = rng.integers(1, 2**63, size=(len(rows), DEL_SLOTS), dtype=np.uint64)
-            flat_rows, flat_vals = [], []
-            for i in rows:
-                for j, v in enumerate(_deletions(cols[src][i])):
-                    flat_rows.append((i, j))
-                    flat_vals.append(v)
-            dob = np.asarray([cols["dob_swap"][i] for i, _ in flat_rows], dtype=object)
-            toks = _token_ints(key, f"{name}+dob_swap", [np.asarray(flat_vals, dtype=object), dob])
-            ii = np.fromiter((i for i, _ in flat_rows), dtype=np.int64)
-            jj = np.fromiter((j for _, j in flat_rows), dtype=np.int64)
-            slots[ii, jj] = toks
-            # shuffle each row's slots so that where the padding starts does not give the length away
-            perm = np.argsort(rng.random((len(rows), DEL_SLOTS)), axis=1)
-            slots[rows] = np.take_along_axis(slots[rows], perm, axis=1)
-        for j in range(DEL_SLOTS):
-            out[f"{name}+dob_swap#{j}"] = slots[:, j].copy()
+        variants = {i: _deletions(cols[src][i]) for i in range(n) if cols[src][i]}
+        for anchor, fields in DEL_ANCHORS.items():
+            bound = ["\x1f".join(t) if all(t) else "" for t in zip(*(cols[f] for f in fields), strict=True)]
+            rows = [i for i in variants if bound[i]]
+            slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
+            if rows:
+                slots[rows] = rng.integers(1, 2**63, size=(len(rows), DEL_SLOTS), dtype=np.uint64)
+                flat_rows, flat_vals = [], []
+                for i in rows:
+                    for j, v in enumerate(variants[i]):
+                        flat_rows.append((i, j))
+                        flat_vals.append(v)
+                anchor_vals = np.asarray([bound[i] for i, _ in flat_rows], dtype=object)
+                variant_vals = np.asarray(flat_vals, dtype=object)
+                toks = _token_ints(key, f"{name}+{anchor}", [variant_vals, anchor_vals])
+                ii = np.fromiter((i for i, _ in flat_rows), dtype=np.int64)
+                jj = np.fromiter((j for _, j in flat_rows), dtype=np.int64)
+                slots[ii, jj] = toks
+                # shuffle each row's slots so that where the padding starts does not give the length away
+                perm = np.argsort(rng.random((len(rows), DEL_SLOTS)), axis=1)
+                slots[rows] = np.take_along_axis(slots[rows], perm, axis=1)
+            for j, col in enumerate(del_columns(name, anchor)):
+                out[col] = slots[:, j].copy()
     return out
 
 

@@ -33,7 +33,14 @@ from medhub.privacy.linkage.fellegi_sunter import (
     estimate_u,
     fit_em,
 )
-from medhub.privacy.linkage.tokens import HOUSE_POSTCODE, NAME_DOB, NAME_DOB_NEXT, NAME_POSTCODE, TOKEN_NAMES
+from medhub.privacy.linkage.tokens import (
+    HOUSE_POSTCODE,
+    NAME_DOB,
+    NAME_DOB_MASK,
+    NAME_DOB_NEXT,
+    NAME_POSTCODE,
+    TOKEN_NAMES,
+)
 
 BLOCKING_TOKENS = (
     "rrn",
@@ -47,6 +54,7 @@ BLOCKING_TOKENS = (
     "address",
     NAME_POSTCODE,
     HOUSE_POSTCODE,
+    *NAME_DOB_MASK,
 )
 CROSS_BLOCKING = ((NAME_DOB, NAME_DOB_NEXT), (NAME_DOB_NEXT, NAME_DOB))
 MAX_BLOCK_PAIRS = 5_000  # a token value shared by more pairs than this is not used to block
