@@ -418,7 +418,7 @@ def test_latin_names_one_typo_apart_are_close_through_the_address_when_the_date_
     b = a.assign(given_name_roman=["jajie"], family_name_roman=["hofman"], birth_date=["19930508"])
     ta, tb = tokenize(a, KEY), tokenize(b, KEY)
     lv = comparison_levels(ta, tb, np.array([0]), np.array([0]))
-    assert lv["residence"][0] == 3 and lv["dob"][0] == 0
+    assert lv["residence"][0] == 4 and lv["dob"][0] == 0
     assert lv["surname"][0] == 1 and lv["given"][0] == 1
     far = tokenize(a.assign(given_name_roman=["robert"], family_name_roman=["sheldon"]), KEY)
     lv = comparison_levels(ta, far, np.array([0]), np.array([0]))
@@ -441,3 +441,18 @@ def test_latent_class_u_holds_when_matches_outnumber_different_people() -> None:
     u = latent_class_u(levels, start_m, start_u)
     for f in levels:
         assert u[f][1] < 0.03, (f, u[f])  # true 0.002-0.004; the share agreeing is ~0.8
+
+
+def test_latin_names_written_the_other_way_round_with_a_typo_are_close() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+
+    a = pd.DataFrame(
+        {"given_name_roman": ["henry"], "family_name_roman": ["mccarthy"], "birth_date": ["19770913"]}
+    )
+    swapped = tokenize(a.assign(given_name_roman=["mccarwthy"], family_name_roman=["henry"]), KEY)
+    other = tokenize(a.assign(given_name_roman=["mcbride"], family_name_roman=["harris"]), KEY)
+    ta = tokenize(a, KEY)
+    lv = comparison_levels(ta, swapped, np.array([0]), np.array([0]))
+    assert lv["surname"][0] == 1 and lv["given"][0] == 1 and lv["dob"][0] == 3
+    lv = comparison_levels(ta, other, np.array([0]), np.array([0]))
+    assert lv["surname"][0] == 0 and lv["given"][0] == 0

@@ -29,6 +29,7 @@ from medhub.privacy.linkage.tokens import (
     NAME_DOB_MASK,
     NAME_DOB_NEXT,
     NAME_POSTCODE,
+    NAME_STREET,
     NAMES_UNORDERED,
     del_columns,
 )
@@ -42,7 +43,9 @@ FIELDS: dict[str, int] = {
     # of the 8 apart, 0 differs
     "dob": 4,
     "phone": 2,
-    "residence": 4,  # 3 same address, 2 same building number and postcode, 1 same postcode, 0 differs
+    # 4 same address, 3 same building number and postcode, 2 same street (another building), 1 same
+    # postcode, 0 differs
+    "residence": 5,
     "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
     "given": 3,  # 2 same, 1 same consonant skeleton or one letter apart, 0 differs
     "sex": 2,
@@ -54,7 +57,7 @@ INITIAL_M = {
     "rrn": [0.02, 0.04, 0.04, 0.9],
     "dob": [0.04, 0.03, 0.05, 0.88],
     "phone": [0.15, 0.85],
-    "residence": [0.1, 0.03, 0.05, 0.82],
+    "residence": [0.1, 0.03, 0.02, 0.05, 0.8],
     "surname": [0.02, 0.03, 0.95],
     "given": [0.05, 0.1, 0.85],
     "sex": [0.02, 0.98],
@@ -63,7 +66,7 @@ INITIAL_U = {
     "rrn": [0.98, 0.01, 0.009, 0.001],
     "dob": [0.9, 0.04, 0.01, 0.05],
     "phone": [0.99, 0.01],
-    "residence": [0.9, 0.09, 0.005, 0.005],
+    "residence": [0.9, 0.08, 0.01, 0.005, 0.005],
     "surname": [0.9, 0.02, 0.08],
     "given": [0.9, 0.07, 0.03],
     "sex": [0.5, 0.5],
@@ -129,18 +132,23 @@ def _one_day_apart(left, right, li, ri) -> np.ndarray:
     )
 
 
-def _one_apart(left, right, li, ri, name: str, anchors_eq: dict[str, np.ndarray], chunk: int = 200_000):
-    """(one letter apart, known to be further apart) for a Latin-only name, through any shared anchor."""
+def _one_apart(
+    left, right, li, ri, name: str, anchors_eq: dict[str, np.ndarray], other: str = "", chunk: int = 200_000
+):
+    """(one letter apart, known to be further apart) for a Latin-only name, through any shared anchor.
+
+    With `other`, the left record's `name` is compared with the right record's `other` (names swapped)."""
     near = np.zeros(len(li), dtype=bool)
     far = np.zeros(len(li), dtype=bool)
-    if name not in DEL_NAMES:
+    other = other or name
+    if name not in DEL_NAMES or other not in DEL_NAMES:
         return near, far
     for anchor in DEL_ANCHORS:
-        cols = del_columns(name, anchor)
-        if cols[0] not in left.columns:
+        cols_a, cols_b = del_columns(name, anchor), del_columns(other, anchor)
+        if cols_a[0] not in left.columns:
             continue
-        a_all = left[cols].to_numpy()
-        b_all = right[cols].to_numpy()
+        a_all = left[cols_a].to_numpy()
+        b_all = right[cols_b].to_numpy()
         has_a = a_all.any(axis=1)
         has_b = b_all.any(axis=1)
         both = np.flatnonzero(has_a[li] & has_b[ri] & anchors_eq[anchor] & ~near)
@@ -194,8 +202,12 @@ def comparison_levels(
     pc_agree |= np_eq
     hp_eq, hp_present = _eq(left, right, HOUSE_POSTCODE, li, ri)
     pc_agree |= hp_eq
+    st_agree, st_dis = _bound(left, right, li, ri, "street", anchors_eq)
+    st_agree |= _eq(left, right, NAME_STREET, li, ri)[0]
     out["residence"] = np.select(
-        [ad_eq, hp_eq, pc_agree, ad_present | pc_dis | hp_present], [3, 2, 1, 0], default=-1
+        [ad_eq, hp_eq, st_agree, pc_agree, ad_present | pc_dis | hp_present | st_dis],
+        [4, 3, 2, 1, 0],
+        default=-1,
     ).astype(np.int8)
 
     swapped = _eq(left, right, NAMES_UNORDERED, li, ri)[0]
@@ -208,12 +220,20 @@ def comparison_levels(
     crosswise |= digit_apart
     s_agree |= np_eq | swapped | crosswise
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq)
+    # Latin names written the other way round (one of them perhaps mistyped): the crosswise
+    # comparison counts as "one letter apart" at best, for the field of the left record's name
+    s_cross = _one_apart(left, right, li, ri, "surname_del", anchors_eq, other="given_del")[0]
+    g_cross = _one_apart(left, right, li, ri, "given_del", anchors_eq, other="surname_del")[0]
+    s_near |= s_cross & ~s_agree
+    s_far &= ~s_cross
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
     g_agree |= np_eq | swapped | crosswise
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
     g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq)
+    g_near |= g_cross & ~g_agree
+    g_far &= ~g_cross
     out["given"] = np.select(
         [g_agree, k_agree | g_near, g_dis | k_dis | g_far], [2, 1, 0], default=-1
     ).astype(np.int8)
@@ -366,7 +386,7 @@ def estimate_u(
     )
     p = rate("phone", m_of("phone", 1))
     u["phone"] = np.array([max(1 - p, tiny), max(p, tiny)])
-    a = rate("address", m_of("residence", 3))
+    a = rate("address", m_of("residence", 4))
     # postcode without address: not countable from tokens alone; read it off the dob-sharing pairs below.
     # Bound fields: among candidate pairs that share a birth date, weighted by the chance that they are
     # different people (the fitted model's 1 - posterior; before any fit, the public starting values).
@@ -383,15 +403,15 @@ def estimate_u(
             if ((sub[f] >= 0).sum()) >= min_pairs:
                 u[f] = fitted[f]
     res = u["residence"].copy()
-    res[3] = max(a, tiny)
+    res[4] = max(a, tiny)
     hp_agree, hp_total = pairs_agreeing(HOUSE_POSTCODE)
     both_agree = pairs_agreeing(HOUSE_POSTCODE, "address")[0]
     # (matches are not taken out here: pairs of neighbours make this level, and a fitted m that
     # absorbed some of them would otherwise drive u to zero and feed on itself)
     hp_only = max(hp_agree - both_agree, 0.0)
-    res[2] = max(hp_only / max(hp_total - n_match, 1.0), tiny) if hp_total else tiny
-    res[1] = max(res[1], tiny)
-    res[0] = max(1 - res[1] - res[2] - res[3], tiny)
+    res[3] = max(hp_only / max(hp_total - n_match, 1.0), tiny) if hp_total else tiny
+    res[1:3] = np.maximum(res[1:3], tiny)
+    res[0] = max(1 - res[1:].sum(), tiny)
     u["residence"] = res / res.sum()
     return u
 

@@ -255,6 +255,15 @@ def house_number(value: object) -> str:
     return m.group(1) if m else ""
 
 
+def street(value: object) -> str:
+    """The address without its first building number ("" if it has none, or nothing else)."""
+    if value is None:
+        return ""
+    s = unicodedata.normalize("NFC", str(value))
+    m = _HOUSE.search(s)
+    return text(s[: m.start()] + " " + s[m.end() :]) if m else ""
+
+
 def birth_date(value: object) -> str:
     """ISO date (YYYY-MM-DD) from a date, datetime, "YYYY-MM-DD", "YYYY/MM/DD", "YYYY.MM.DD" or "YYYYMMDD"."""
     if value is None:

@@ -51,6 +51,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "dob_mask": 10.0,  # the 8 date digits with one left out: at most 10 dates merge (13.5 - log2 10)
     "phone": 20.0,
     "address": 14.0,  # road address with building number
+    "street": 7.0,  # the address without its building number (a road and district; busy roads hold ~0.5%)
     "postcode": 8.0,  # the busiest 5-digit postcodes hold ~0.4%
     "rrn": 30.0,
     "rrn_no_a": 23.0,  # the 7 digits after the birth date
@@ -62,7 +63,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
 
 # Anchors: fields of high entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
 ANCHORS = ("dob", "dob_swap", "phone", "address")
-BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode")
+BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode", "street")
 # Bound fields ride on these anchors ("dob_swap" agrees whenever "dob" does, so "dob" is not needed).
 BINDING_ANCHORS = ("dob_swap", "phone", "address")
 # The RRN, and the RRN with each of its three parts (birth date | 3 digits | 4 digits) left out:
@@ -70,6 +71,8 @@ BINDING_ANCHORS = ("dob_swap", "phone", "address")
 RRN_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "rrn_dob_b", "rrn_dob_c")
 # The full name with the postcode: an anchor for records whose birth date and address both changed.
 NAME_POSTCODE = "surname+given+postcode"
+# The full name with the street (the address without its building number): moved within the street.
+NAME_STREET = "surname+given+street"
 # The full name with the birth date, and with the day after it: two records one day apart meet
 # crosswise (left "name+dob" = right "name+dob_next" or the other way round). There is no bare
 # "dob_next": chaining dob -> dob_next tokens would let the unit put all birth dates in order.
@@ -118,9 +121,10 @@ def _specs() -> tuple[TokenSpec, ...]:
         TokenSpec(f"{f}+{a}", (f, a))
         for a in BINDING_ANCHORS
         for f in BOUND_FIELDS
-        if not (f == "postcode" and a == "address")
+        if not (f in ("postcode", "street") and a == "address")
     ]
     specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
+    specs.append(TokenSpec(NAME_STREET, ("surname", "given", "street")))
     specs.append(TokenSpec(NAME_DOB, ("surname", "given", "dob")))
     specs.append(TokenSpec(NAME_DOB_NEXT, ("surname", "given", "dob_next"), domain=NAME_DOB))
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
@@ -208,6 +212,7 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["postcode"] = _map_unique(_col(records, "postcode"), nz.postcode)
     out["address"] = _map_unique(_col(records, "address"), nz.address)
     out["house"] = _map_unique(_col(records, "address"), nz.house_number)
+    out["street"] = _map_unique(_col(records, "address"), nz.street)
     r = _map_unique(_col(records, "rrn"), nz.rrn) if with_rrn else np.array([""] * len(records), dtype=object)
     out["rrn"] = r
     parts = [_rrn_parts(x) for x in r]
@@ -324,7 +329,8 @@ def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.nd
                         flat_vals.append(v)
                 anchor_vals = np.asarray([bound[i] for i, _ in flat_rows], dtype=object)
                 variant_vals = np.asarray(flat_vals, dtype=object)
-                toks = _token_ints(key, f"{name}+{anchor}", [variant_vals, anchor_vals])
+                # one HMAC domain for both names: a surname written as the given name still meets
+                toks = _token_ints(key, f"name_del+{anchor}", [variant_vals, anchor_vals])
                 ii = np.fromiter((i for i, _ in flat_rows), dtype=np.int64)
                 jj = np.fromiter((j for _, j in flat_rows), dtype=np.int64)
                 slots[ii, jj] = toks
