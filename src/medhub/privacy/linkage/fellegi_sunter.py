@@ -23,7 +23,9 @@ from medhub.privacy.linkage.tokens import (
     BINDING_ANCHORS,
     DEL_ANCHORS,
     DEL_NAMES,
+    DEL_WITH_OTHER_NAME,
     DOB_DIGITS,
+    GIVEN_POSTCODE,
     HOUSE_POSTCODE,
     NAME_DOB,
     NAME_DOB_MASK,
@@ -160,6 +162,20 @@ def _one_apart(
     return near, far & ~near
 
 
+def slots_meet(left, right, li: np.ndarray, ri: np.ndarray, cols: list[str], chunk: int = 200_000):
+    """Pairs whose records share a value among the slot columns `cols` (padding never repeats)."""
+    out = np.zeros(len(li), dtype=bool)
+    if cols[0] not in left.columns:
+        return out
+    a_all = left[cols].to_numpy()
+    b_all = right[cols].to_numpy()
+    both = np.flatnonzero(a_all.any(axis=1)[li] & b_all.any(axis=1)[ri])
+    for start in range(0, len(both), chunk):
+        idx = both[start : start + chunk]
+        out[idx] = (a_all[li[idx]][:, :, None] == b_all[ri[idx]][:, None, :]).any(axis=(1, 2))
+    return out
+
+
 def _one_digit_apart(left, right, li, ri) -> np.ndarray:
     """Same full name, birth dates (as 8 digits) equal but for one position."""
     near = np.zeros(len(li), dtype=bool)
@@ -197,9 +213,14 @@ def comparison_levels(
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
 
     np_eq = _eq(left, right, NAME_POSTCODE, li, ri)[0]
+    # one name exact and the other at most one letter apart, same postcode (Latin-only names)
+    s_with_given, g_with_surname = DEL_WITH_OTHER_NAME["surname_del"][0], DEL_WITH_OTHER_NAME["given_del"][0]
+    surname_typo = slots_meet(left, right, li, ri, del_columns("surname_del", s_with_given))  # given exact
+    given_typo = slots_meet(left, right, li, ri, del_columns("given_del", g_with_surname))  # surname exact
+    gp_eq = _eq(left, right, GIVEN_POSTCODE, li, ri)[0]
     ad_eq, ad_present = _eq(left, right, "address", li, ri)
     pc_agree, pc_dis = _bound(left, right, li, ri, "postcode", anchors_eq)
-    pc_agree |= np_eq
+    pc_agree |= np_eq | surname_typo | given_typo | gp_eq
     hp_eq, hp_present = _eq(left, right, HOUSE_POSTCODE, li, ri)
     pc_agree |= hp_eq
     st_agree, st_dis = _bound(left, right, li, ri, "street", anchors_eq)
@@ -218,22 +239,22 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
     crosswise |= digit_apart
-    s_agree |= np_eq | swapped | crosswise
+    s_agree |= np_eq | swapped | crosswise | given_typo
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq)
     # Latin names written the other way round (one of them perhaps mistyped): the crosswise
     # comparison counts as "one letter apart" at best, for the field of the left record's name
     s_cross = _one_apart(left, right, li, ri, "surname_del", anchors_eq, other="given_del")[0]
     g_cross = _one_apart(left, right, li, ri, "given_del", anchors_eq, other="surname_del")[0]
-    s_near |= s_cross & ~s_agree
-    s_far &= ~s_cross
+    s_near |= (s_cross | surname_typo) & ~s_agree
+    s_far &= ~(s_cross | surname_typo)
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
-    g_agree |= np_eq | swapped | crosswise
+    g_agree |= np_eq | swapped | crosswise | surname_typo | gp_eq
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
     g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq)
-    g_near |= g_cross & ~g_agree
-    g_far &= ~g_cross
+    g_near |= (g_cross | given_typo) & ~g_agree
+    g_far &= ~(g_cross | given_typo)
     out["given"] = np.select(
         [g_agree, k_agree | g_near, g_dis | k_dis | g_far], [2, 1, 0], default=-1
     ).astype(np.int8)

@@ -73,6 +73,7 @@ RRN_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "rrn_dob_b", "rrn_dob_c
 NAME_POSTCODE = "surname+given+postcode"
 # The full name with the street (the address without its building number): moved within the street.
 NAME_STREET = "surname+given+street"
+GIVEN_POSTCODE = "given+postcode"  # the given name with the postcode (the surname mistyped or changed)
 # The full name with the birth date, and with the day after it: two records one day apart meet
 # crosswise (left "name+dob" = right "name+dob_next" or the other way round). There is no bare
 # "dob_next": chaining dob -> dob_next tokens would let the unit put all birth dates in order.
@@ -95,7 +96,18 @@ DEL_ANCHORS: dict[str, tuple[str, ...]] = {
     "address": ("address",),
     HOUSE_POSTCODE: ("house", "postcode"),
 }
-DEL_COLUMNS = tuple(f"{n}+{a}#{i}" for n in DEL_NAMES for a in DEL_ANCHORS for i in range(DEL_SLOTS))
+# ... and bound to the other name and the postcode (one name exact, the other one typo apart, same
+# postcode: found even when the birth date and the address changed too).
+DEL_WITH_OTHER_NAME: dict[str, tuple[str, tuple[str, ...]]] = {
+    "surname_del": ("given+postcode", ("given", "postcode")),
+    "given_del": ("surname+postcode", ("surname", "postcode")),
+}
+DEL_COLUMNS = tuple(
+    f"{n}+{a}#{i}"
+    for n in DEL_NAMES
+    for a in (*DEL_ANCHORS, DEL_WITH_OTHER_NAME[n][0])
+    for i in range(DEL_SLOTS)
+)
 
 
 def del_columns(name: str, anchor: str) -> list[str]:
@@ -132,6 +144,8 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
     specs += [TokenSpec(m, ("surname", "given", "dob_mask")) for m in NAME_DOB_MASK]
     specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n in DEL_NAMES for a, f in DEL_ANCHORS.items()]
+    specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n, (a, f) in DEL_WITH_OTHER_NAME.items()]
+    specs.append(TokenSpec(GIVEN_POSTCODE, ("given", "postcode")))
     return tuple(specs)
 
 
@@ -316,7 +330,7 @@ def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.nd
     rng = np.random.default_rng()  # fresh OS entropy: padding must never repeat across tables
     for name, src in (("surname_del", "surname_latin"), ("given_del", "given_latin")):
         variants = {i: _deletions(cols[src][i]) for i in range(n) if cols[src][i]}
-        for anchor, fields in DEL_ANCHORS.items():
+        for anchor, fields in (*DEL_ANCHORS.items(), DEL_WITH_OTHER_NAME[name]):
             bound = ["\x1f".join(t) if all(t) else "" for t in zip(*(cols[f] for f in fields), strict=True)]
             rows = [i for i in variants if bound[i]]
             slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
@@ -329,8 +343,10 @@ def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.nd
                         flat_vals.append(v)
                 anchor_vals = np.asarray([bound[i] for i, _ in flat_rows], dtype=object)
                 variant_vals = np.asarray(flat_vals, dtype=object)
-                # one HMAC domain for both names: a surname written as the given name still meets
-                toks = _token_ints(key, f"name_del+{anchor}", [variant_vals, anchor_vals])
+                # one HMAC domain for both names on a shared anchor: a surname written as the given
+                # name still meets
+                domain = f"name_del+{anchor}" if anchor in DEL_ANCHORS else f"{name}+{anchor}"
+                toks = _token_ints(key, domain, [variant_vals, anchor_vals])
                 ii = np.fromiter((i for i, _ in flat_rows), dtype=np.int64)
                 jj = np.fromiter((j for _, j in flat_rows), dtype=np.int64)
                 slots[ii, jj] = toks
