@@ -6,10 +6,11 @@ tables) into one agreement level per field, decoded from anchored tokens: a boun
 when an anchor is shared but its token there differs, and is unknown (-1) otherwise.
 `fit_em` estimates m and u per field and level, and the share of matches, on the counts
 of distinct agreement patterns (numpy, vectorised), so millions of pairs cost little.
-Graded levels: a birth date one digit apart or one day apart, a name one letter apart, a
-building number and postcode shared. u of anchor fields is counted over all pairs from
-token frequencies; u of bound fields comes from `latent_class_u`, a two-class EM over the
-pairs born the same day (robust where the matches outnumber the different people there).
+Graded levels: a birth date swapped or one day apart, a name one letter apart (or written
+in the other field), the same building number and postcode, the same street. u of anchor
+fields is counted over all pairs from token frequencies; u of bound fields comes from
+`latent_class_u`, a two-class EM over the pairs born the same day (robust where the
+matches outnumber the different people there).
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ from medhub.privacy.linkage.tokens import (
     DEL_ANCHORS,
     DEL_NAMES,
     DEL_WITH_OTHER_NAME,
-    DOB_DIGITS,
     GIVEN_POSTCODE,
     HOUSE_POSTCODE,
     NAME_DOB,
-    NAME_DOB_MASK,
     NAME_DOB_NEXT,
     NAME_POSTCODE,
     NAME_STREET,
@@ -41,9 +40,7 @@ FIELDS: dict[str, int] = {
     # 3 exact; 2 all but one part agree, the birth date not among those kept (a typo); 1 the birth
     # date and part of the rest agree (a typo after the date); 0 differs
     "rrn": 4,
-    # 3 exact, 2 day and month swapped or (same full name) one day apart, 1 (same full name) one digit
-    # of the 8 apart, 0 differs
-    "dob": 4,
+    "dob": 3,  # 2 exact, 1 day and month swapped or (same full name) one day apart, 0 differs
     "phone": 2,
     # 4 same address, 3 same building number and postcode, 2 same street (another building), 1 same
     # postcode, 0 differs
@@ -57,7 +54,7 @@ FIELDS: dict[str, int] = {
 # for Korean names: two random people share a surname ~8% of the time, a given name ~2%).
 INITIAL_M = {
     "rrn": [0.02, 0.04, 0.04, 0.9],
-    "dob": [0.04, 0.03, 0.05, 0.88],
+    "dob": [0.05, 0.05, 0.9],
     "phone": [0.15, 0.85],
     "residence": [0.1, 0.03, 0.02, 0.05, 0.8],
     "surname": [0.02, 0.03, 0.95],
@@ -66,38 +63,13 @@ INITIAL_M = {
 }
 INITIAL_U = {
     "rrn": [0.98, 0.01, 0.009, 0.001],
-    "dob": [0.9, 0.04, 0.01, 0.05],
+    "dob": [0.9, 0.05, 0.05],
     "phone": [0.99, 0.01],
     "residence": [0.9, 0.08, 0.01, 0.005, 0.005],
     "surname": [0.9, 0.02, 0.08],
     "given": [0.9, 0.07, 0.03],
     "sex": [0.5, 0.5],
 }
-
-
-def _digit_neighbours(first: int = 1920, last: int = 2020, step: int = 53) -> float:
-    """Mean number of valid dates in [first, last] one digit (of YYYYMMDD) away from a date in that range."""
-    import datetime
-
-    lo, hi = datetime.date(first, 1, 1), datetime.date(last, 12, 31)
-    total, n = 0, 0
-    for o in range(lo.toordinal(), hi.toordinal() + 1, step):
-        d = datetime.date.fromordinal(o).strftime("%Y%m%d")
-        n += 1
-        for k in range(DOB_DIGITS):
-            for c in "0123456789":
-                if c == d[k]:
-                    continue
-                t = d[:k] + c + d[k + 1 :]
-                try:
-                    other = datetime.date(int(t[:4]), int(t[4:6]), int(t[6:]))
-                except ValueError:
-                    continue
-                total += lo <= other <= hi
-    return total / n
-
-
-DIGIT_NEIGHBOURS = _digit_neighbours()
 
 
 def _eq(left: pd.DataFrame, right: pd.DataFrame, name: str, li: np.ndarray, ri: np.ndarray):
@@ -176,14 +148,6 @@ def slots_meet(left, right, li: np.ndarray, ri: np.ndarray, cols: list[str], chu
     return out
 
 
-def _one_digit_apart(left, right, li, ri) -> np.ndarray:
-    """Same full name, birth dates (as 8 digits) equal but for one position."""
-    near = np.zeros(len(li), dtype=bool)
-    for name in NAME_DOB_MASK:
-        near |= _eq(left, right, name, li, ri)[0]
-    return near
-
-
 def comparison_levels(
     left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -199,15 +163,14 @@ def comparison_levels(
     out["rrn"] = np.select([rrn_eq, typo, dob_typo, rrn_present], [3, 2, 1, 0], default=-1).astype(np.int8)
 
     dob_eq, dob_present = _eq(left, right, "dob", li, ri)
-    digit_apart = _one_digit_apart(left, right, li, ri)  # the full name agrees too
     out["dob"] = np.select(
-        [dob_eq, anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), digit_apart, dob_present],
-        [3, 2, 1, 0],
+        [dob_eq, anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), dob_present],
+        [2, 1, 0],
         default=-1,
     ).astype(np.int8)
     # RRN level 1 keeps the RRN's birth-date digits: the birth date agrees there even where the
     # date field was mistyped (and level 1's u is counted among pairs born the same day)
-    out["dob"][out["rrn"] == 1] = 3
+    out["dob"][out["rrn"] == 1] = 2
 
     ph_eq, ph_present = _eq(left, right, "phone", li, ri)
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
@@ -238,7 +201,6 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
-    crosswise |= digit_apart
     s_agree |= np_eq | swapped | crosswise | given_typo
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq)
     # Latin names written the other way round (one of them perhaps mistyped): the crosswise
@@ -396,15 +358,11 @@ def estimate_u(
             max(r_exact, tiny),
         ]
     )
-    d_exact = rate("dob", m_of("dob", 3))
+    d_exact = rate("dob", m_of("dob", 2))
     # swapped day and month, or one day apart (two neighbouring days: about twice the same-day rate;
     # counted for any two people, an overestimate where the level needs the same name too)
-    d_swap = max(rate("dob_swap", m_of("dob", 3)) - d_exact, 0.0) + 2 * d_exact
-    # one digit apart: about DIGIT_NEIGHBOURS times the same-day rate (dates are near uniform locally)
-    d_digit = DIGIT_NEIGHBOURS * d_exact
-    u["dob"] = np.array(
-        [max(1 - d_exact - d_swap - d_digit, tiny), max(d_digit, tiny), max(d_swap, tiny), max(d_exact, tiny)]
-    )
+    d_swap = max(rate("dob_swap", m_of("dob", 2)) - d_exact, 0.0) + 2 * d_exact
+    u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])
     p = rate("phone", m_of("phone", 1))
     u["phone"] = np.array([max(1 - p, tiny), max(p, tiny)])
     a = rate("address", m_of("residence", 4))
@@ -415,7 +373,7 @@ def estimate_u(
     # a sample of different people's pairs unbiased by any name ("one day / one digit apart" is only
     # seen where the full name agrees). Where the matches outnumber those pairs (small files), taking
     # u as "the rest after the expected matches" drifts up with every refit; a latent-class fit does not.
-    shared = levels["dob"] == 3
+    shared = levels["dob"] == 2
     if int(shared.sum()) >= min_pairs:
         sub = {f: levels[f][shared] for f in UNANCHORED_FIELDS}
         start_m = model.m if model is not None else INITIAL_M

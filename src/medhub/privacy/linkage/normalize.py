@@ -287,25 +287,6 @@ def birth_date(value: object) -> str:
         return f"{y:04d}-{m:02d}-{dd:02d}" if 1 <= m <= 12 and 1 <= dd <= 31 and y > 1800 else ""
 
 
-def date_digits(value: object) -> str:
-    """The birth date as 8 digits YYYYMMDD, kept even where a typo made it no valid date ("" if unusable).
-
-    Two dates one digit apart then differ in one position (the "dob_mask" tokens compare that)."""
-    iso = birth_date(value)
-    if iso:
-        return iso.replace("-", "")
-    if value is None:
-        return ""
-    s = str(value).strip()
-    d = digits(s)
-    if len(d) == 8 and (len(s) == 8 or not s[:8].isdigit()) and d[:2] in ("18", "19", "20"):
-        return d
-    parts = [p for p in re.split(r"\D+", s) if p]
-    if len(parts) == 3 and len(parts[0]) == 4 and all(len(p) <= 2 for p in parts[1:]):
-        return f"{parts[0]}{int(parts[1]):02d}{int(parts[2]):02d}"
-    return ""
-
-
 def next_day(iso: str) -> str:
     """The day after an ISO date ("" for an absent or impossible date)."""
     try:

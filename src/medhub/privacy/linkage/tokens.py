@@ -15,8 +15,8 @@ conservative figures for the Korean population) is below `MIN_ENTROPY_BITS`. The
 linkage unit decodes field agreement from anchored tokens: when two records share an
 anchor, their "field+anchor" tokens agree exactly when the field agrees. Graded agreement
 comes from tokens of near values bound the same way: a Latin name's one-letter deletions on
-the birth date, address or building number + postcode; the full name on the birth date's
-digits with one position left out (dates one digit apart).
+the birth date, the address, the building number + postcode, or the other name + postcode;
+the street (the address without its building number) on an anchor or the full name.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "dob": 13.5,  # ~1 in 11,000
     "dob_swap": 12.5,  # year and unordered (month, day)
     "dob_next": 13.5,  # the day after the birth date (only ever with the full name)
-    "dob_mask": 10.0,  # the 8 date digits with one left out: at most 10 dates merge (13.5 - log2 10)
     "phone": 20.0,
     "address": 14.0,  # road address with building number
     "street": 7.0,  # the address without its building number (a road and district; busy roads hold ~0.5%)
@@ -81,10 +80,6 @@ NAME_DOB = "surname+given+dob"
 NAME_DOB_NEXT = "surname+given+dob_next"
 NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
-# The full name with the birth date's 8 digits (YYYYMMDD), one position left out: two dates one
-# digit apart (a typo, even one that makes no valid date) share the token of that position.
-DOB_DIGITS = 8
-NAME_DOB_MASK = tuple(f"surname+given+dob_mask{k}" for k in range(DOB_DIGITS))
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
 # to an anchor, so that names one typo apart agree: DEL_SLOTS tokens per name and anchor, padded with
 # random values (and shuffled) so that neither the count nor the order gives the length away. The
@@ -142,7 +137,6 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
-    specs += [TokenSpec(m, ("surname", "given", "dob_mask")) for m in NAME_DOB_MASK]
     specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n in DEL_NAMES for a, f in DEL_ANCHORS.items()]
     specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n, (a, f) in DEL_WITH_OTHER_NAME.items()]
     specs.append(TokenSpec(GIVEN_POSTCODE, ("given", "postcode")))
@@ -150,8 +144,8 @@ def _specs() -> tuple[TokenSpec, ...]:
 
 
 TOKEN_SPECS: tuple[TokenSpec, ...] = _specs()
-_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if "name_del" not in s.fields and "dob_mask" not in s.fields)
-TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + NAME_DOB_MASK + DEL_COLUMNS
+_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if "name_del" not in s.fields)
+TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + DEL_COLUMNS
 
 
 class TokenSpecError(ValueError):
@@ -220,7 +214,6 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["dob"] = dob
     out["dob_swap"] = _map_unique(pd.Series(dob, index=records.index), nz.date_unordered)
     out["dob_next"] = _map_unique(pd.Series(dob, index=records.index), nz.next_day)
-    out["dob_digits"] = _map_unique(_col(records, "birth_date"), nz.date_digits)
     out["yob"] = [d[:4] for d in dob]
     out["phone"] = _map_unique(_col(records, "phone"), nz.phone)
     out["postcode"] = _map_unique(_col(records, "postcode"), nz.postcode)
@@ -312,10 +305,6 @@ def tokenize_normalized(norm: pd.DataFrame, key: bytes, record_ids: Iterable[str
         raise ValueError("record_ids and records differ in length")
     for spec in _SINGLE_SPECS:
         out[spec.name] = _token_ints(key, spec.domain or spec.name, [cols[f] for f in spec.fields])
-    names = [cols["surname"], cols["given"]]
-    for k, name in enumerate(NAME_DOB_MASK):
-        masked = np.array([d[:k] + "_" + d[k + 1 :] if d else "" for d in cols["dob_digits"]], dtype=object)
-        out[name] = _token_ints(key, name, [*names, masked])
     out.update(_deletion_tokens(key, cols))
     return pd.DataFrame(out)
 

@@ -38,7 +38,6 @@ from medhub.privacy.linkage.tokens import (
     GIVEN_POSTCODE,
     HOUSE_POSTCODE,
     NAME_DOB,
-    NAME_DOB_MASK,
     NAME_DOB_NEXT,
     NAME_POSTCODE,
     TOKEN_NAMES,
@@ -58,7 +57,6 @@ BLOCKING_TOKENS = (
     NAME_POSTCODE,
     HOUSE_POSTCODE,
     GIVEN_POSTCODE,
-    *NAME_DOB_MASK,
 )
 CROSS_BLOCKING = ((NAME_DOB, NAME_DOB_NEXT), (NAME_DOB_NEXT, NAME_DOB))
 # groups of slot columns (shuffled, padded): two records meet when any slot of one equals any of the other
