@@ -46,7 +46,8 @@ FIELDS: dict[str, int] = {
     # postcode, 0 differs
     "residence": 5,
     "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
-    "given": 3,  # 2 same, 1 same consonant skeleton or one letter apart, 0 differs
+    # 3 same, 2 one letter apart (Latin-only names), 1 same consonant skeleton only, 0 differs
+    "given": 4,
     "sex": 2,
 }
 
@@ -58,7 +59,7 @@ INITIAL_M = {
     "phone": [0.15, 0.85],
     "residence": [0.1, 0.03, 0.02, 0.05, 0.8],
     "surname": [0.02, 0.03, 0.95],
-    "given": [0.05, 0.1, 0.85],
+    "given": [0.05, 0.05, 0.05, 0.85],
     "sex": [0.02, 0.98],
 }
 INITIAL_U = {
@@ -67,7 +68,7 @@ INITIAL_U = {
     "phone": [0.99, 0.01],
     "residence": [0.9, 0.08, 0.01, 0.005, 0.005],
     "surname": [0.9, 0.02, 0.08],
-    "given": [0.9, 0.07, 0.03],
+    "given": [0.9, 0.06, 0.01, 0.03],
     "sex": [0.5, 0.5],
 }
 
@@ -218,12 +219,12 @@ def comparison_levels(
     g_near |= (g_cross | given_typo) & ~g_agree
     g_far &= ~(g_cross | given_typo)
     out["given"] = np.select(
-        [g_agree, k_agree | g_near, g_dis | k_dis | g_far], [2, 1, 0], default=-1
+        [g_agree, g_near, k_agree, g_dis | k_dis | g_far], [3, 2, 1, 0], default=-1
     ).astype(np.int8)
 
     x_agree, x_dis = _bound(left, right, li, ri, "sex", anchors_eq)
     # a shared given name already says the sex (given names are sex-specific): count sex only otherwise
-    out["sex"] = np.where(out["given"] == 2, -1, np.where(x_agree, 1, np.where(x_dis, 0, -1))).astype(np.int8)
+    out["sex"] = np.where(out["given"] == 3, -1, np.where(x_agree, 1, np.where(x_dis, 0, -1))).astype(np.int8)
     return out
 
 
