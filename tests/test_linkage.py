@@ -432,3 +432,15 @@ def test_latin_names_written_the_other_way_round_with_a_typo_are_close() -> None
     assert lv["surname"][0] == 1 and lv["given"][0] == 2 and lv["dob"][0] == 2
     lv = comparison_levels(ta, other, np.array([0]), np.array([0]))
     assert lv["surname"][0] == 0 and lv["given"][0] == 0
+
+
+def test_hangul_given_names_one_slip_apart_are_close_not_different() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+
+    a = pd.DataFrame(
+        {"family_name": ["김"] * 4, "given_name": ["민준"] * 4, "birth_date": ["1990-03-09"] * 4}
+    )
+    b = a.assign(given_name=["민존", "준민", "서연", "민수"])  # vowel slip, transposed, other, other
+    lv = comparison_levels(tokenize(a, KEY), tokenize(b, KEY), np.arange(4), np.arange(4))
+    assert lv["given"].tolist()[:2] == [2, 2]
+    assert lv["given"][2] == 0 and lv["given"][3] == 0  # 민수: another syllable, not a slip

@@ -25,6 +25,7 @@ from medhub.privacy.linkage.tokens import (
     DEL_ANCHORS,
     DEL_NAMES,
     DEL_WITH_OTHER_NAME,
+    GIVEN_NEAR_FIELDS,
     GIVEN_POSTCODE,
     HOUSE_POSTCODE,
     NAME_DOB,
@@ -46,7 +47,8 @@ FIELDS: dict[str, int] = {
     # postcode, 0 differs
     "residence": 5,
     "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
-    # 3 same, 2 one letter apart (Latin-only names), 1 same consonant skeleton only, 0 differs
+    # 3 same, 2 one slip apart (a Latin letter; a Hangul syllable's vowel or final, or two syllables
+    # transposed), 1 same consonant skeleton only, 0 differs
     "given": 4,
     "sex": 2,
 }
@@ -216,6 +218,8 @@ def comparison_levels(
     g_agree |= np_eq | swapped | crosswise | surname_typo | gp_eq
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
     g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq)
+    for f in GIVEN_NEAR_FIELDS:  # Hangul: one syllable slipped, or two transposed
+        g_near |= _bound(left, right, li, ri, f, anchors_eq)[0]
     g_near |= (g_cross | given_typo) & ~g_agree
     g_far &= ~(g_cross | given_typo)
     out["given"] = np.select(

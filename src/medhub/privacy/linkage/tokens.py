@@ -40,6 +40,9 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "surname": 2.2,  # 김 21.5% (2015 census)
     "given": 4.5,  # the most popular given name of a birth cohort, ~4% of its sex
     "given_skel": 2.0,  # sorted initial consonants: coarse on purpose
+    "given_near1": 2.0,  # a Hangul given name, its first syllable cut to its initial consonant
+    "given_near2": 2.0,  # ... its second syllable cut to its initial consonant
+    "given_sorted": 4.5,  # its syllables sorted (as common as the name itself, at most)
     "sex": 1.0,
     "name_del": 2.0,  # a romanized name with one letter left out (sets of these: names one edit apart)
     "names_unordered": 6.7,  # surname and given name as a set (catches the two written swapped)
@@ -63,6 +66,10 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
 # Anchors: fields of high entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
 ANCHORS = ("dob", "dob_swap", "phone", "address")
 BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode", "street")
+# Keys a Hangul given name shares with its one-slip variants (see normalize.given_near_keys), bound to
+# the birth date and the address: a mistyped given name is "close" rather than "different".
+GIVEN_NEAR_FIELDS = ("given_near1", "given_near2", "given_sorted")
+GIVEN_NEAR_ANCHORS = ("dob_swap", "address")
 # Bound fields ride on these anchors ("dob_swap" agrees whenever "dob" does, so "dob" is not needed).
 BINDING_ANCHORS = ("dob_swap", "phone", "address")
 # The RRN, and the RRN with each of its three parts (birth date | 3 digits | 4 digits) left out:
@@ -130,6 +137,7 @@ def _specs() -> tuple[TokenSpec, ...]:
         for f in BOUND_FIELDS
         if not (f in ("postcode", "street") and a == "address")
     ]
+    specs += [TokenSpec(f"{f}+{a}", (f, a)) for a in GIVEN_NEAR_ANCHORS for f in GIVEN_NEAR_FIELDS]
     specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
     specs.append(TokenSpec(NAME_STREET, ("surname", "given", "street")))
     specs.append(TokenSpec(NAME_DOB, ("surname", "given", "dob")))
@@ -200,6 +208,9 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["surname"] = _map_unique(pair_s, lambda p: nz.surname(*p) if p else "")
     out["given"] = _map_unique(pair_g, lambda p: nz.given_name(*p) if p else "")
     out["given_skel"] = _map_unique(pair_g, lambda p: nz.given_skeleton(*p) if p else "")
+    near = _map_unique(giv, lambda h: "\x1e".join(nz.given_near_keys(h)))
+    for j, f in enumerate(GIVEN_NEAR_FIELDS):
+        out[f] = [k.split("\x1e")[j] if k else "" for k in near]
     # both names in one Latin spelling ("r:" prefix and Hangul folded away): written swapped, they agree
     out["names_unordered"] = [
         "\x1e".join(sorted((nz.name_fold(a), b))) if a and b else ""
