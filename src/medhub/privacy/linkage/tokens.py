@@ -331,6 +331,9 @@ def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.nd
     for name, src in (("surname_del", "surname_latin"), ("given_del", "given_latin")):
         variants = {i: _deletions(cols[src][i]) for i in range(n) if cols[src][i]}
         for anchor, fields in (*DEL_ANCHORS.items(), DEL_WITH_OTHER_NAME[name]):
+            if not variants:  # no Latin-only name (a Korean hospital's table): every slot stays empty
+                out.update({col: np.zeros(n, dtype=np.uint64) for col in del_columns(name, anchor)})
+                continue
             bound = ["\x1f".join(t) if all(t) else "" for t in zip(*(cols[f] for f in fields), strict=True)]
             rows = [i for i in variants if bound[i]]
             slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
