@@ -321,8 +321,8 @@ def estimate_u(
 
     Anchor fields (rrn, dob, phone, address) are counted exactly over all pairs from token
     frequencies. Bound fields are only visible where two records share an anchor, so their u is
-    read from candidate pairs that share a date of birth but nothing else strong (almost all
-    different people); the public starting values stand in where too few such pairs exist.
+    fitted by `latent_class_u` on the candidate pairs born the same day (blocking keeps them
+    all); the public starting values stand in where too few such pairs exist.
     """
     u = {f: np.asarray(INITIAL_U[f], float).copy() for f in FIELDS}
     pairs_agreeing = counts or AgreementCounts(left, right)
