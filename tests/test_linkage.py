@@ -444,3 +444,15 @@ def test_hangul_given_names_one_slip_apart_are_close_not_different() -> None:
     lv = comparison_levels(tokenize(a, KEY), tokenize(b, KEY), np.arange(4), np.arange(4))
     assert lv["given"].tolist()[:2] == [2, 2]
     assert lv["given"][2] == 0 and lv["given"][3] == 0  # 민수: another syllable, not a slip
+
+
+def test_other_ids_one_swap_apart_agree_as_a_typo_but_korean_rrns_get_no_deletion_tokens() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+    from medhub.privacy.linkage.tokens import RRN_DEL_COLUMNS
+
+    a = pd.DataFrame({"rrn": ["8930836", "4173804", "900101-1234567"], "given_name_roman": ["x", "y", "z"]})
+    b = a.assign(rrn=["8938036", "5280915", "900101-1234576"])  # swapped digits, another id, Korean
+    ta, tb = tokenize(a, KEY), tokenize(b, KEY)
+    assert (ta[list(RRN_DEL_COLUMNS)].iloc[2] == 0).all()  # the RRN has its own part tokens
+    lv = comparison_levels(ta, tb, np.arange(3), np.arange(3))
+    assert lv["rrn"].tolist() == [2, 0, 1]  # (the Korean one: its birth date and next 3 digits agree)

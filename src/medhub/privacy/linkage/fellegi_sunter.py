@@ -33,6 +33,7 @@ from medhub.privacy.linkage.tokens import (
     NAME_POSTCODE,
     NAME_STREET,
     NAMES_UNORDERED,
+    RRN_DEL_COLUMNS,
     del_columns,
 )
 
@@ -162,6 +163,7 @@ def comparison_levels(
     typo = np.zeros(len(li), dtype=bool)
     for t in ("rrn_no_a", "rrn_no_b", "rrn_no_c"):
         typo |= _eq(left, right, t, li, ri)[0]
+    typo |= slots_meet(left, right, li, ri, list(RRN_DEL_COLUMNS)) & ~rrn_eq  # other ids one digit apart
     dob_typo = _eq(left, right, "rrn_dob_b", li, ri)[0] | _eq(left, right, "rrn_dob_c", li, ri)[0]
     out["rrn"] = np.select([rrn_eq, typo, dob_typo, rrn_present], [3, 2, 1, 0], default=-1).astype(np.int8)
 

@@ -61,6 +61,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "rrn_no_c": 16.0,
     "rrn_dob_b": 26.0,  # Korean RRN: birth date and the last 4 digits
     "rrn_dob_c": 23.0,  # Korean RRN: birth date and the next 3 digits
+    "rrn_del": 16.0,  # other ids of 7+ digits, one digit left out
 }
 
 # Anchors: fields of high entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
@@ -112,6 +113,12 @@ DEL_COLUMNS = tuple(
 )
 
 
+# Ids other than Korean RRNs also get their one-digit deletions (DEL_SLOTS padded, shuffled slots):
+# two ids one typo or one swap of neighbouring digits apart share one, wherever it falls.
+RRN_DEL = "rrn_del"
+RRN_DEL_COLUMNS = tuple(f"{RRN_DEL}#{i}" for i in range(DEL_SLOTS))
+
+
 def del_columns(name: str, anchor: str) -> list[str]:
     """The DEL_SLOTS token columns of one name's deletion variants bound to one anchor."""
     return [f"{name}+{anchor}#{i}" for i in range(DEL_SLOTS)]
@@ -148,12 +155,13 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n in DEL_NAMES for a, f in DEL_ANCHORS.items()]
     specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n, (a, f) in DEL_WITH_OTHER_NAME.items()]
     specs.append(TokenSpec(GIVEN_POSTCODE, ("given", "postcode")))
+    specs.append(TokenSpec(RRN_DEL, ("rrn_del",)))
     return tuple(specs)
 
 
 TOKEN_SPECS: tuple[TokenSpec, ...] = _specs()
-_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if "name_del" not in s.fields)
-TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + DEL_COLUMNS
+_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if "name_del" not in s.fields and s.name != RRN_DEL)
+TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + DEL_COLUMNS + RRN_DEL_COLUMNS
 
 
 class TokenSpecError(ValueError):
@@ -324,6 +332,26 @@ def _deletions(s: str) -> list[str]:
     return sorted({s, *(s[:i] + s[i + 1 :] for i in range(len(s)))})[:DEL_SLOTS]
 
 
+def _slots(
+    key: bytes, domain: str, variants: dict[int, list[str]], bound: list[str], n: int, rng
+) -> np.ndarray:
+    """(n, DEL_SLOTS) tokens of each row's variants (with its `bound` value), padded and shuffled."""
+    slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
+    rows = [i for i in variants if bound[i]]
+    if not rows:
+        return slots
+    slots[rows] = rng.integers(1, 2**63, size=(len(rows), DEL_SLOTS), dtype=np.uint64)
+    flat_rows = [(i, j) for i in rows for j in range(len(variants[i]))]
+    variant_vals = np.asarray([variants[i][j] for i, j in flat_rows], dtype=object)
+    bound_vals = np.asarray([bound[i] for i, _ in flat_rows], dtype=object)
+    where = tuple(np.asarray(flat_rows, dtype=np.int64).T)
+    slots[where] = _token_ints(key, domain, [variant_vals, bound_vals])
+    # shuffle each row's slots so that where the padding starts does not give the length away
+    perm = np.argsort(rng.random((len(rows), DEL_SLOTS)), axis=1)
+    slots[rows] = np.take_along_axis(slots[rows], perm, axis=1)
+    return slots
+
+
 def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = len(cols["dob_swap"])
     out: dict[str, np.ndarray] = {}
@@ -331,33 +359,20 @@ def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.nd
     for name, src in (("surname_del", "surname_latin"), ("given_del", "given_latin")):
         variants = {i: _deletions(cols[src][i]) for i in range(n) if cols[src][i]}
         for anchor, fields in (*DEL_ANCHORS.items(), DEL_WITH_OTHER_NAME[name]):
-            if not variants:  # no Latin-only name (a Korean hospital's table): every slot stays empty
-                out.update({col: np.zeros(n, dtype=np.uint64) for col in del_columns(name, anchor)})
-                continue
-            bound = ["\x1f".join(t) if all(t) else "" for t in zip(*(cols[f] for f in fields), strict=True)]
-            rows = [i for i in variants if bound[i]]
             slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
-            if rows:
-                slots[rows] = rng.integers(1, 2**63, size=(len(rows), DEL_SLOTS), dtype=np.uint64)
-                flat_rows, flat_vals = [], []
-                for i in rows:
-                    for j, v in enumerate(variants[i]):
-                        flat_rows.append((i, j))
-                        flat_vals.append(v)
-                anchor_vals = np.asarray([bound[i] for i, _ in flat_rows], dtype=object)
-                variant_vals = np.asarray(flat_vals, dtype=object)
+            if variants:  # (none in a Korean hospital's table: every slot stays empty)
+                rows = zip(*(cols[f] for f in fields), strict=True)
+                bound = ["\x1f".join(t) if all(t) else "" for t in rows]
                 # one HMAC domain for both names on a shared anchor: a surname written as the given
                 # name still meets
                 domain = f"name_del+{anchor}" if anchor in DEL_ANCHORS else f"{name}+{anchor}"
-                toks = _token_ints(key, domain, [variant_vals, anchor_vals])
-                ii = np.fromiter((i for i, _ in flat_rows), dtype=np.int64)
-                jj = np.fromiter((j for _, j in flat_rows), dtype=np.int64)
-                slots[ii, jj] = toks
-                # shuffle each row's slots so that where the padding starts does not give the length away
-                perm = np.argsort(rng.random((len(rows), DEL_SLOTS)), axis=1)
-                slots[rows] = np.take_along_axis(slots[rows], perm, axis=1)
+                slots = _slots(key, domain, variants, bound, n, rng)
             for j, col in enumerate(del_columns(name, anchor)):
                 out[col] = slots[:, j].copy()
+    # ids other than Korean RRNs: one digit left out (a typo or two swapped digits anywhere)
+    variants = {i: _deletions(r) for i, r in enumerate(cols["rrn"]) if len(r) >= 7 and len(r) != 13}
+    slots = _slots(key, RRN_DEL, variants, ["1"] * n, n, rng)
+    out.update({col: slots[:, j].copy() for j, col in enumerate(RRN_DEL_COLUMNS)})
     return out
 
 

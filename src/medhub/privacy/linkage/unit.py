@@ -40,6 +40,7 @@ from medhub.privacy.linkage.tokens import (
     NAME_DOB,
     NAME_DOB_NEXT,
     NAME_POSTCODE,
+    RRN_DEL_COLUMNS,
     TOKEN_NAMES,
     del_columns,
 )
@@ -60,7 +61,10 @@ BLOCKING_TOKENS = (
 )
 CROSS_BLOCKING = ((NAME_DOB, NAME_DOB_NEXT), (NAME_DOB_NEXT, NAME_DOB))
 # groups of slot columns (shuffled, padded): two records meet when any slot of one equals any of the other
-SLOT_BLOCKING = tuple(tuple(del_columns(n, a)) for n, (a, _) in DEL_WITH_OTHER_NAME.items())
+SLOT_BLOCKING = (
+    *(tuple(del_columns(n, a)) for n, (a, _) in DEL_WITH_OTHER_NAME.items()),
+    RRN_DEL_COLUMNS,
+)
 MAX_BLOCK_PAIRS = 5_000  # a token value shared by more pairs than this is not used to block
 
 
