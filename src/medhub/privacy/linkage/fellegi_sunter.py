@@ -377,9 +377,9 @@ def estimate_u(
     # Bound fields: among candidate pairs that share a birth date, weighted by the chance that they are
     # different people (the fitted model's 1 - posterior; before any fit, the public starting values).
     # Bound fields: u from a two-class EM (m and u both free) over the candidate pairs born the same day,
-    # a sample of different people's pairs unbiased by any name ("one day / one digit apart" is only
-    # seen where the full name agrees). Where the matches outnumber those pairs (small files), taking
-    # u as "the rest after the expected matches" drifts up with every refit; a latent-class fit does not.
+    # a sample of pairs unbiased by any name ("one day apart" is only seen where the full name agrees).
+    # Where the matches outnumber those pairs (small files), taking u as "the rest after the expected
+    # matches" drifts up with every refit; a latent-class fit does not.
     shared = levels["dob"] == 2
     if int(shared.sum()) >= min_pairs:
         sub = {f: levels[f][shared] for f in UNANCHORED_FIELDS}

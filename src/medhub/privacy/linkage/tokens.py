@@ -16,7 +16,9 @@ linkage unit decodes field agreement from anchored tokens: when two records shar
 anchor, their "field+anchor" tokens agree exactly when the field agrees. Graded agreement
 comes from tokens of near values bound the same way: a Latin name's one-letter deletions on
 the birth date, the address, the building number + postcode, or the other name + postcode;
-the street (the address without its building number) on an anchor or the full name.
+the street (the address without its building number) on an anchor or the full name; a
+Hangul given name's one-slip keys on the birth date or address; an id other than a Korean
+RRN, its one-digit deletions.
 """
 
 from __future__ import annotations
