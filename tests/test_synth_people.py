@@ -157,3 +157,16 @@ def test_hospital_record_of_a_record(people: list[Person]) -> None:
         for _ in range(3):
             q = hospital_record(q, rng, error_rate=1.0)
         assert q.rrn == "" and q.person_id == p.person_id
+
+
+def test_given_names_are_diverse_like_real_cohorts(people: list[Person]) -> None:
+    # the most common name of a birth cohort is ~1-3% of its sex (Supreme Court birth registrations)
+    by_cohort: dict[tuple[str, str], Counter] = {}
+    for p in people:
+        era = "old" if p.birth_date.year < 1965 else "mid" if p.birth_date.year < 1995 else "new"
+        by_cohort.setdefault((p.sex, era), Counter())[p.given_name] += 1
+    for cohort, names in by_cohort.items():
+        total = sum(names.values())
+        assert names.most_common(1)[0][1] / total < 0.045, cohort
+        assert len(names) > 200, cohort  # a long tail, not a few dozen names
+        assert all(g[0] != g[1] for g in names), cohort

@@ -1,11 +1,23 @@
 """Korean-style synthetic people, and the same person as another hospital recorded them.
 
 Owns the identity model of the synthetic hospitals: `make_people(n, seed)` draws a
-population with realistic surname frequencies, popular given names by sex and birth
-decade, birth dates 1930-2020, fake resident-registration-number-SHAPED ids, mobile
+population with realistic surname frequencies, given names by sex and birth era (see
+below), birth dates 1930-2020, fake resident-registration-number-SHAPED ids, mobile
 numbers and road addresses weighted by regional population. `hospital_record(person,
 rng)` returns the same person with the discrepancies real registration data has
 (typos, a move, a new phone, a swapped day/month, a mistyped or missing RRN).
+
+Given names: real Korean given names are diverse. The most common name of a birth year is
+about 1-3% of that year's births of its sex: in 2008 민준 was given to 2,641 boys and 서연 to
+3,270 girls (Supreme Court of Korea birth-registration statistics, reported by Yonhap News,
+25 January 2009; Statistics Korea counted 465,892 births in 2008, so ~1.1% and ~1.4%), in
+1975 미영 to 9,129 girls (~2% of ~420,000) and in 1945 영자 to 9,298. So each era's list
+of popular names below is the head only (HEAD_SHARE of the era's people, weights falling
+as 1/sqrt(rank): the top name ~1.4% for the 1995+ cohorts, ~1.8% for 1965-94, ~2.8%
+before), and everyone else gets a two-syllable name composed from the syllables of that
+era's names, in either place, never doubled (400-1,200 distinct names per sex and era). Until 2026-12-03 every
+person drew one of ~35 names per sex and era uniformly (~3% each, the whole cohort in 35
+names), which made namesakes born the same day about ten times too common.
 
 Pure functions, no I/O; fast enough for 200k people in a few seconds; deterministic for
 a seed. Every identity here is fake; RRN-shaped ids carry a valid-looking check digit
@@ -176,10 +188,47 @@ _GIVEN_NEW_F = _words(
 )
 
 
-def _given_pool(sex: str, year: int) -> tuple[str, ...]:
-    if sex == "M":
-        return _GIVEN_OLD_M if year < 1965 else _GIVEN_MID_M if year < 1995 else _GIVEN_NEW_M
-    return _GIVEN_OLD_F if year < 1965 else _GIVEN_MID_F if year < 1995 else _GIVEN_NEW_F
+# share of an era's people named from its list of popular names (the rest: composed names)
+HEAD_SHARE = {"old": 0.28, "mid": 0.18, "new": 0.14}
+
+
+@dataclass(frozen=True)
+class _NameModel:
+    head: tuple[str, ...]
+    head_cum: list[float]  # 1/sqrt(rank) weights, cumulative
+    head_share: float
+    syllables: tuple[str, ...]  # the syllables of the era's names (either place: 민준 and 준민)
+
+
+def _name_model(pool: tuple[str, ...], head_share: float) -> _NameModel:
+    return _NameModel(
+        head=pool,
+        head_cum=list(itertools.accumulate(1 / (r + 1) ** 0.5 for r in range(len(pool)))),
+        head_share=head_share,
+        syllables=tuple(sorted({ch for g in pool for ch in g})),
+    )
+
+
+_POPULAR = {
+    ("M", "old"): _GIVEN_OLD_M,  # born before 1965
+    ("M", "mid"): _GIVEN_MID_M,  # 1965-1994
+    ("M", "new"): _GIVEN_NEW_M,  # 1995 on
+    ("F", "old"): _GIVEN_OLD_F,
+    ("F", "mid"): _GIVEN_MID_F,
+    ("F", "new"): _GIVEN_NEW_F,
+}
+_NAME_MODELS = {(sex, era): _name_model(pool, HEAD_SHARE[era]) for (sex, era), pool in _POPULAR.items()}
+
+
+def _given_name(sex: str, year: int, rng: random.Random) -> str:
+    """A given name for someone of this sex born this year (see the module docstring)."""
+    model = _NAME_MODELS[(sex, "old" if year < 1965 else "mid" if year < 1995 else "new")]
+    if rng.random() < model.head_share:
+        return model.head[_pick(model.head_cum, rng)]
+    syl = model.syllables
+    i = _below(rng, len(syl))
+    j = _below(rng, len(syl) - 1)  # another syllable: doubled ones (영영) are rare in real names
+    return syl[i] + syl[j + (j >= i)]
 
 
 # --- Revised Romanization, syllable by syllable (as given names are usually written) ----------
@@ -438,8 +487,7 @@ def make_people(n: int, seed: int) -> list[Person]:
         sex = "M" if rng.random() < 0.495 else "F"
         year = _YEARS[_pick(_YEAR_CUM, rng)]
         birth = datetime.date.fromordinal(jan1[year] + _below(rng, days_in_year[year]))
-        pool = _given_pool(sex, year)
-        given = pool[_below(rng, len(pool))]
+        given = _given_name(sex, year, rng)
         rrn = make_rrn(birth, sex, rng)
         while rrn in seen_rrn:
             rrn = make_rrn(birth, sex, rng)

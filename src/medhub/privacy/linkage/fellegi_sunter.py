@@ -6,6 +6,11 @@ tables) into one agreement level per field, decoded from anchored tokens: a boun
 when an anchor is shared but its token there differs, and is unknown (-1) otherwise.
 `fit_em` estimates m and u per field and level, and the share of matches, on the counts
 of distinct agreement patterns (numpy, vectorised), so millions of pairs cost little.
+Graded levels: a birth date swapped or one day apart, a name one letter apart (or written
+in the other field), the same building number and postcode, the same street. u of anchor
+fields is counted over all pairs from token frequencies; u of bound fields comes from
+`latent_class_u`, a two-class EM over the pairs born the same day (robust where the
+matches outnumber the different people there).
 """
 
 from __future__ import annotations
@@ -17,13 +22,19 @@ import pandas as pd
 
 from medhub.privacy.linkage.tokens import (
     BINDING_ANCHORS,
+    DEL_ANCHORS,
     DEL_NAMES,
-    DEL_SLOTS,
+    DEL_WITH_OTHER_NAME,
+    GIVEN_NEAR_FIELDS,
+    GIVEN_POSTCODE,
     HOUSE_POSTCODE,
     NAME_DOB,
     NAME_DOB_NEXT,
     NAME_POSTCODE,
+    NAME_STREET,
     NAMES_UNORDERED,
+    RRN_DEL_COLUMNS,
+    del_columns,
 )
 
 # field -> number of levels (highest = full agreement). -1 in a level array means unknown.
@@ -33,9 +44,13 @@ FIELDS: dict[str, int] = {
     "rrn": 4,
     "dob": 3,  # 2 exact, 1 day and month swapped or (same full name) one day apart, 0 differs
     "phone": 2,
-    "residence": 4,  # 3 same address, 2 same building number and postcode, 1 same postcode, 0 differs
+    # 4 same address, 3 same building number and postcode, 2 same street (another building), 1 same
+    # postcode, 0 differs
+    "residence": 5,
     "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
-    "given": 3,  # 2 same, 1 same consonant skeleton or one letter apart, 0 differs
+    # 3 same, 2 one slip apart (a Latin letter; a Hangul syllable's vowel or final, or two syllables
+    # transposed), 1 same consonant skeleton only, 0 differs
+    "given": 4,
     "sex": 2,
 }
 
@@ -45,18 +60,18 @@ INITIAL_M = {
     "rrn": [0.02, 0.04, 0.04, 0.9],
     "dob": [0.05, 0.05, 0.9],
     "phone": [0.15, 0.85],
-    "residence": [0.1, 0.03, 0.05, 0.82],
+    "residence": [0.1, 0.03, 0.02, 0.05, 0.8],
     "surname": [0.02, 0.03, 0.95],
-    "given": [0.05, 0.1, 0.85],
+    "given": [0.05, 0.05, 0.05, 0.85],
     "sex": [0.02, 0.98],
 }
 INITIAL_U = {
     "rrn": [0.98, 0.01, 0.009, 0.001],
     "dob": [0.9, 0.05, 0.05],
     "phone": [0.99, 0.01],
-    "residence": [0.9, 0.09, 0.005, 0.005],
+    "residence": [0.9, 0.08, 0.01, 0.005, 0.005],
     "surname": [0.9, 0.02, 0.08],
-    "given": [0.9, 0.07, 0.03],
+    "given": [0.9, 0.06, 0.01, 0.03],
     "sex": [0.5, 0.5],
 }
 
@@ -95,26 +110,46 @@ def _one_day_apart(left, right, li, ri) -> np.ndarray:
     )
 
 
-def _one_apart(left, right, li, ri, name: str, anchor_eq: np.ndarray, chunk: int = 200_000):
-    """(one letter apart, known to be further apart) for a Latin-only name, through the birth-date anchor."""
-    cols = [f"{name}+dob_swap#{j}" for j in range(DEL_SLOTS)]
+def _one_apart(
+    left, right, li, ri, name: str, anchors_eq: dict[str, np.ndarray], other: str = "", chunk: int = 200_000
+):
+    """(one letter apart, known to be further apart) for a Latin-only name, through any shared anchor.
+
+    With `other`, the left record's `name` is compared with the right record's `other` (names swapped)."""
     near = np.zeros(len(li), dtype=bool)
     far = np.zeros(len(li), dtype=bool)
-    if name not in DEL_NAMES or cols[0] not in left.columns:
+    other = other or name
+    if name not in DEL_NAMES or other not in DEL_NAMES:
         return near, far
+    for anchor in DEL_ANCHORS:
+        cols_a, cols_b = del_columns(name, anchor), del_columns(other, anchor)
+        if cols_a[0] not in left.columns:
+            continue
+        a_all = left[cols_a].to_numpy()
+        b_all = right[cols_b].to_numpy()
+        has_a = a_all.any(axis=1)
+        has_b = b_all.any(axis=1)
+        both = np.flatnonzero(has_a[li] & has_b[ri] & anchors_eq[anchor] & ~near)
+        for start in range(0, len(both), chunk):
+            idx = both[start : start + chunk]
+            hit = (a_all[li[idx]][:, :, None] == b_all[ri[idx]][:, None, :]).any(axis=(1, 2))
+            near[idx] |= hit
+            far[idx] |= ~hit
+    return near, far & ~near
+
+
+def slots_meet(left, right, li: np.ndarray, ri: np.ndarray, cols: list[str], chunk: int = 200_000):
+    """Pairs whose records share a value among the slot columns `cols` (padding never repeats)."""
+    out = np.zeros(len(li), dtype=bool)
+    if cols[0] not in left.columns:
+        return out
     a_all = left[cols].to_numpy()
     b_all = right[cols].to_numpy()
-    has_a = a_all.any(axis=1)
-    has_b = b_all.any(axis=1)
-    both = np.flatnonzero(has_a[li] & has_b[ri] & anchor_eq)
+    both = np.flatnonzero(a_all.any(axis=1)[li] & b_all.any(axis=1)[ri])
     for start in range(0, len(both), chunk):
         idx = both[start : start + chunk]
-        a = a_all[li[idx]]
-        b = b_all[ri[idx]]
-        hit = (a[:, :, None] == b[:, None, :]).any(axis=(1, 2))
-        near[idx] = hit
-        far[idx] = ~hit
-    return near, far
+        out[idx] = (a_all[li[idx]][:, :, None] == b_all[ri[idx]][:, None, :]).any(axis=(1, 2))
+    return out
 
 
 def comparison_levels(
@@ -128,16 +163,15 @@ def comparison_levels(
     typo = np.zeros(len(li), dtype=bool)
     for t in ("rrn_no_a", "rrn_no_b", "rrn_no_c"):
         typo |= _eq(left, right, t, li, ri)[0]
+    typo |= slots_meet(left, right, li, ri, list(RRN_DEL_COLUMNS)) & ~rrn_eq  # other ids one digit apart
     dob_typo = _eq(left, right, "rrn_dob_b", li, ri)[0] | _eq(left, right, "rrn_dob_c", li, ri)[0]
     out["rrn"] = np.select([rrn_eq, typo, dob_typo, rrn_present], [3, 2, 1, 0], default=-1).astype(np.int8)
 
     dob_eq, dob_present = _eq(left, right, "dob", li, ri)
-    out["dob"] = np.where(
-        dob_eq,
-        2,
-        np.where(
-            anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), 1, np.where(dob_present, 0, -1)
-        ),
+    out["dob"] = np.select(
+        [dob_eq, anchors_eq["dob_swap"] | _one_day_apart(left, right, li, ri), dob_present],
+        [2, 1, 0],
+        default=-1,
     ).astype(np.int8)
     # RRN level 1 keeps the RRN's birth-date digits: the birth date agrees there even where the
     # date field was mistyped (and level 1's u is counted among pairs born the same day)
@@ -147,13 +181,22 @@ def comparison_levels(
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
 
     np_eq = _eq(left, right, NAME_POSTCODE, li, ri)[0]
+    # one name exact and the other at most one letter apart, same postcode (Latin-only names)
+    s_with_given, g_with_surname = DEL_WITH_OTHER_NAME["surname_del"][0], DEL_WITH_OTHER_NAME["given_del"][0]
+    surname_typo = slots_meet(left, right, li, ri, del_columns("surname_del", s_with_given))  # given exact
+    given_typo = slots_meet(left, right, li, ri, del_columns("given_del", g_with_surname))  # surname exact
+    gp_eq = _eq(left, right, GIVEN_POSTCODE, li, ri)[0]
     ad_eq, ad_present = _eq(left, right, "address", li, ri)
     pc_agree, pc_dis = _bound(left, right, li, ri, "postcode", anchors_eq)
-    pc_agree |= np_eq
+    pc_agree |= np_eq | surname_typo | given_typo | gp_eq
     hp_eq, hp_present = _eq(left, right, HOUSE_POSTCODE, li, ri)
     pc_agree |= hp_eq
+    st_agree, st_dis = _bound(left, right, li, ri, "street", anchors_eq)
+    st_agree |= _eq(left, right, NAME_STREET, li, ri)[0]
     out["residence"] = np.select(
-        [ad_eq, hp_eq, pc_agree, ad_present | pc_dis | hp_present], [3, 2, 1, 0], default=-1
+        [ad_eq, hp_eq, st_agree, pc_agree, ad_present | pc_dis | hp_present | st_dis],
+        [4, 3, 2, 1, 0],
+        default=-1,
     ).astype(np.int8)
 
     swapped = _eq(left, right, NAMES_UNORDERED, li, ri)[0]
@@ -163,21 +206,31 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
-    s_agree |= np_eq | swapped | crosswise
-    s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq["dob_swap"])
+    s_agree |= np_eq | swapped | crosswise | given_typo
+    s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq)
+    # Latin names written the other way round (one of them perhaps mistyped): the crosswise
+    # comparison counts as "one letter apart" at best, for the field of the left record's name
+    s_cross = _one_apart(left, right, li, ri, "surname_del", anchors_eq, other="given_del")[0]
+    g_cross = _one_apart(left, right, li, ri, "given_del", anchors_eq, other="surname_del")[0]
+    s_near |= (s_cross | surname_typo) & ~s_agree
+    s_far &= ~(s_cross | surname_typo)
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
-    g_agree |= np_eq | swapped | crosswise
+    g_agree |= np_eq | swapped | crosswise | surname_typo | gp_eq
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
-    g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq["dob_swap"])
+    g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq)
+    for f in GIVEN_NEAR_FIELDS:  # Hangul: one syllable slipped, or two transposed
+        g_near |= _bound(left, right, li, ri, f, anchors_eq)[0]
+    g_near |= (g_cross | given_typo) & ~g_agree
+    g_far &= ~(g_cross | given_typo)
     out["given"] = np.select(
-        [g_agree, k_agree | g_near, g_dis | k_dis | g_far], [2, 1, 0], default=-1
+        [g_agree, g_near, k_agree, g_dis | k_dis | g_far], [3, 2, 1, 0], default=-1
     ).astype(np.int8)
 
     x_agree, x_dis = _bound(left, right, li, ri, "sex", anchors_eq)
     # a shared given name already says the sex (given names are sex-specific): count sex only otherwise
-    out["sex"] = np.where(out["given"] == 2, -1, np.where(x_agree, 1, np.where(x_dis, 0, -1))).astype(np.int8)
+    out["sex"] = np.where(out["given"] == 3, -1, np.where(x_agree, 1, np.where(x_dis, 0, -1))).astype(np.int8)
     return out
 
 
@@ -206,17 +259,22 @@ class FSModel:
         return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
 
 
-def agreement_patterns(levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct agreement patterns (rows; -1 unknown), their counts, and each pair's pattern index."""
-    names = list(FIELDS)
+def agreement_patterns(
+    levels: dict[str, np.ndarray], n_levels: dict[str, int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct agreement patterns (rows; -1 unknown), their counts, and each pair's pattern index.
+
+    `n_levels` gives the fields (in order) and their numbers of levels; default FIELDS."""
+    sizes = n_levels or FIELDS
+    names = list(sizes)
     code = np.zeros(len(levels[names[0]]), dtype=np.int64)
     for f in names:
-        code = code * (FIELDS[f] + 1) + (levels[f].astype(np.int64) + 1)
+        code = code * (sizes[f] + 1) + (levels[f].astype(np.int64) + 1)
     uniq, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
     pats = np.zeros((len(uniq), len(names)), dtype=np.int64)
     rest = uniq.copy()
     for j in range(len(names) - 1, -1, -1):
-        base = FIELDS[names[j]] + 1
+        base = sizes[names[j]] + 1
         pats[:, j] = rest % base - 1
         rest //= base
     return pats, counts, inverse
@@ -265,8 +323,8 @@ def estimate_u(
 
     Anchor fields (rrn, dob, phone, address) are counted exactly over all pairs from token
     frequencies. Bound fields are only visible where two records share an anchor, so their u is
-    read from candidate pairs that share a date of birth but nothing else strong (almost all
-    different people); the public starting values stand in where too few such pairs exist.
+    fitted by `latent_class_u` on the candidate pairs born the same day (blocking keeps them
+    all); the public starting values stand in where too few such pairs exist.
     """
     u = {f: np.asarray(INITIAL_U[f], float).copy() for f in FIELDS}
     pairs_agreeing = counts or AgreementCounts(left, right)
@@ -314,32 +372,76 @@ def estimate_u(
     u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])
     p = rate("phone", m_of("phone", 1))
     u["phone"] = np.array([max(1 - p, tiny), max(p, tiny)])
-    a = rate("address", m_of("residence", 3))
+    a = rate("address", m_of("residence", 4))
     # postcode without address: not countable from tokens alone; read it off the dob-sharing pairs below.
     # Bound fields: among candidate pairs that share a birth date, weighted by the chance that they are
     # different people (the fitted model's 1 - posterior; before any fit, the public starting values).
-    shared = levels["dob"] >= 1
-    weight = (
-        (1.0 - model.match_probability(levels))[shared] if model is not None else np.zeros(int(shared.sum()))
-    )
-    if weight.sum() >= min_pairs:
+    # Bound fields: u from a two-class EM (m and u both free) over the candidate pairs born the same day,
+    # a sample of pairs unbiased by any name ("one day apart" is only seen where the full name agrees).
+    # Where the matches outnumber those pairs (small files), taking u as "the rest after the expected
+    # matches" drifts up with every refit; a latent-class fit does not.
+    shared = levels["dob"] == 2
+    if int(shared.sum()) >= min_pairs:
+        sub = {f: levels[f][shared] for f in UNANCHORED_FIELDS}
+        start_m = model.m if model is not None else INITIAL_M
+        fitted = latent_class_u(sub, {f: start_m[f] for f in sub}, {f: u[f] for f in sub})
         for f in ("surname", "given", "sex", "residence"):
-            lv = levels[f][shared]
-            known = lv >= 0
-            if weight[known].sum() >= min_pairs:
-                cnt = np.bincount(lv[known], weights=weight[known], minlength=FIELDS[f]) + 0.5
-                u[f] = cnt / cnt.sum()
+            if ((sub[f] >= 0).sum()) >= min_pairs:
+                u[f] = fitted[f]
     res = u["residence"].copy()
-    res[3] = max(a, tiny)
+    res[4] = max(a, tiny)
     hp_agree, hp_total = pairs_agreeing(HOUSE_POSTCODE)
     both_agree = pairs_agreeing(HOUSE_POSTCODE, "address")[0]
     # (matches are not taken out here: pairs of neighbours make this level, and a fitted m that
     # absorbed some of them would otherwise drive u to zero and feed on itself)
     hp_only = max(hp_agree - both_agree, 0.0)
-    res[2] = max(hp_only / max(hp_total - n_match, 1.0), tiny) if hp_total else tiny
-    res[1] = max(res[1], tiny)
-    res[0] = max(1 - res[1] - res[2] - res[3], tiny)
+    res[3] = max(hp_only / max(hp_total - n_match, 1.0), tiny) if hp_total else tiny
+    res[1:3] = np.maximum(res[1:3], tiny)
+    res[0] = max(1 - res[1:].sum(), tiny)
     u["residence"] = res / res.sum()
+    return u
+
+
+# Fields other than the birth date, for the EM over pairs born the same day.
+UNANCHORED_FIELDS = ("rrn", "phone", "residence", "surname", "given", "sex")
+
+
+def latent_class_u(
+    levels: dict[str, np.ndarray],
+    m0: dict[str, np.ndarray],
+    u0: dict[str, np.ndarray],
+    max_iter: int = 300,
+    tol: float = 1e-7,
+) -> dict[str, np.ndarray]:
+    """u per field from a two-class mixture (m, u and the share of matches all free) on these pairs."""
+    names = list(levels)
+    pats, counts, _ = agreement_patterns(levels, {f: len(u0[f]) for f in names})
+    counts = counts.astype(float)
+    m = {f: np.asarray(m0[f], float).copy() for f in names}
+    u = {f: np.asarray(u0[f], float).copy() for f in names}
+    lam = 0.5
+    for _ in range(max_iter):
+        logm = np.zeros(len(pats))
+        logu = np.zeros(len(pats))
+        for j, f in enumerate(names):
+            lv = pats[:, j]
+            known = lv >= 0
+            logm[known] += np.log(m[f][lv[known]])
+            logu[known] += np.log(u[f][lv[known]])
+        logit = np.clip(logm - logu + np.log(lam) - np.log1p(-lam), -700, 700)
+        post = 1.0 / (1.0 + np.exp(-logit))
+        wm, wu = counts * post, counts * (1 - post)
+        new_lam = float(np.clip(wm.sum() / counts.sum(), 1e-9, 1 - 1e-9))
+        for j, f in enumerate(names):
+            lv = pats[:, j]
+            known = lv >= 0
+            cm = np.bincount(lv[known], weights=wm[known], minlength=len(m[f])) + 1e-3
+            cu = np.bincount(lv[known], weights=wu[known], minlength=len(u[f])) + 0.5
+            m[f], u[f] = cm / cm.sum(), cu / cu.sum()
+        done = abs(new_lam - lam) <= tol
+        lam = new_lam
+        if done:
+            break
     return u
 
 

@@ -209,6 +209,20 @@ def given_skeleton(hangul: object = None, roman: object = None) -> str:
     return "r:" + "".join(sorted(set(r) - set("aeiounmglywh")))
 
 
+def given_near_keys(hangul: object = None) -> tuple[str, str, str]:
+    """Keys a Hangul given name shares with its one-slip variants: each of its first two syllables
+    cut to its initial consonant (a vowel or final consonant slipped there), and its syllables in
+    sorted order (two syllables transposed). ("", "", "") for other names."""
+    h = text(hangul)
+    if len(h) < 2 or not is_hangul(h):
+        return "", "", ""
+
+    def initial(ch: str) -> str:
+        return f"<{(ord(ch) - 0xAC00) // 588}>"
+
+    return initial(h[0]) + h[1:], h[0] + initial(h[1]) + h[2:], "".join(sorted(h))
+
+
 def sex(value: object) -> str:
     s = text(value)
     if s in ("m", "male", "남", "남자", "1", "3"):
@@ -253,6 +267,15 @@ def house_number(value: object) -> str:
         return ""
     m = _HOUSE.search(unicodedata.normalize("NFC", str(value)))
     return m.group(1) if m else ""
+
+
+def street(value: object) -> str:
+    """The address without its first building number ("" if it has none, or nothing else)."""
+    if value is None:
+        return ""
+    s = unicodedata.normalize("NFC", str(value))
+    m = _HOUSE.search(s)
+    return text(s[: m.start()] + " " + s[m.end() :]) if m else ""
 
 
 def birth_date(value: object) -> str:

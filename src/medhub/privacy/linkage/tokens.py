@@ -13,7 +13,12 @@ entropy on its own: date of birth, phone, road address, RRN) or a low-entropy fi
 any whose estimated min-entropy (sum of the fields' min-entropies in `FIELD_MIN_ENTROPY`,
 conservative figures for the Korean population) is below `MIN_ENTROPY_BITS`. The
 linkage unit decodes field agreement from anchored tokens: when two records share an
-anchor, their "field+anchor" tokens agree exactly when the field agrees.
+anchor, their "field+anchor" tokens agree exactly when the field agrees. Graded agreement
+comes from tokens of near values bound the same way: a Latin name's one-letter deletions on
+the birth date, the address, the building number + postcode, or the other name + postcode;
+the street (the address without its building number) on an anchor or the full name; a
+Hangul given name's one-slip keys on the birth date or address; an id other than a Korean
+RRN, its one-digit deletions.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "surname": 2.2,  # 김 21.5% (2015 census)
     "given": 4.5,  # the most popular given name of a birth cohort, ~4% of its sex
     "given_skel": 2.0,  # sorted initial consonants: coarse on purpose
+    "given_near1": 2.0,  # a Hangul given name, its first syllable cut to its initial consonant
+    "given_near2": 2.0,  # ... its second syllable cut to its initial consonant
+    "given_sorted": 4.5,  # its syllables sorted (as common as the name itself, at most)
     "sex": 1.0,
     "name_del": 2.0,  # a romanized name with one letter left out (sets of these: names one edit apart)
     "names_unordered": 6.7,  # surname and given name as a set (catches the two written swapped)
@@ -47,6 +55,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "dob_next": 13.5,  # the day after the birth date (only ever with the full name)
     "phone": 20.0,
     "address": 14.0,  # road address with building number
+    "street": 7.0,  # the address without its building number (a road and district; busy roads hold ~0.5%)
     "postcode": 8.0,  # the busiest 5-digit postcodes hold ~0.4%
     "rrn": 30.0,
     "rrn_no_a": 23.0,  # the 7 digits after the birth date
@@ -54,11 +63,16 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "rrn_no_c": 16.0,
     "rrn_dob_b": 26.0,  # Korean RRN: birth date and the last 4 digits
     "rrn_dob_c": 23.0,  # Korean RRN: birth date and the next 3 digits
+    "rrn_del": 16.0,  # other ids of 7+ digits, one digit left out
 }
 
 # Anchors: fields of high entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
 ANCHORS = ("dob", "dob_swap", "phone", "address")
-BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode")
+BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode", "street")
+# Keys a Hangul given name shares with its one-slip variants (see normalize.given_near_keys), bound to
+# the birth date and the address: a mistyped given name is "close" rather than "different".
+GIVEN_NEAR_FIELDS = ("given_near1", "given_near2", "given_sorted")
+GIVEN_NEAR_ANCHORS = ("dob_swap", "address")
 # Bound fields ride on these anchors ("dob_swap" agrees whenever "dob" does, so "dob" is not needed).
 BINDING_ANCHORS = ("dob_swap", "phone", "address")
 # The RRN, and the RRN with each of its three parts (birth date | 3 digits | 4 digits) left out:
@@ -66,6 +80,9 @@ BINDING_ANCHORS = ("dob_swap", "phone", "address")
 RRN_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "rrn_dob_b", "rrn_dob_c")
 # The full name with the postcode: an anchor for records whose birth date and address both changed.
 NAME_POSTCODE = "surname+given+postcode"
+# The full name with the street (the address without its building number): moved within the street.
+NAME_STREET = "surname+given+street"
+GIVEN_POSTCODE = "given+postcode"  # the given name with the postcode (the surname mistyped or changed)
 # The full name with the birth date, and with the day after it: two records one day apart meet
 # crosswise (left "name+dob" = right "name+dob_next" or the other way round). There is no bare
 # "dob_next": chaining dob -> dob_next tokens would let the unit put all birth dates in order.
@@ -74,11 +91,39 @@ NAME_DOB_NEXT = "surname+given+dob_next"
 NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
-# to the birth date, so that names one typo apart agree: DEL_SLOTS tokens per name, padded with
-# random values (and shuffled) so that neither the count nor the order gives the length away.
+# to an anchor, so that names one typo apart agree: DEL_SLOTS tokens per name and anchor, padded with
+# random values (and shuffled) so that neither the count nor the order gives the length away. The
+# anchors: the birth date, and the address or building number + postcode (for a mistyped date).
 DEL_SLOTS = 14
 DEL_NAMES = ("surname_del", "given_del")
-DEL_COLUMNS = tuple(f"{n}+dob_swap#{i}" for n in DEL_NAMES for i in range(DEL_SLOTS))
+DEL_ANCHORS: dict[str, tuple[str, ...]] = {
+    "dob_swap": ("dob_swap",),
+    "address": ("address",),
+    HOUSE_POSTCODE: ("house", "postcode"),
+}
+# ... and bound to the other name and the postcode (one name exact, the other one typo apart, same
+# postcode: found even when the birth date and the address changed too).
+DEL_WITH_OTHER_NAME: dict[str, tuple[str, tuple[str, ...]]] = {
+    "surname_del": ("given+postcode", ("given", "postcode")),
+    "given_del": ("surname+postcode", ("surname", "postcode")),
+}
+DEL_COLUMNS = tuple(
+    f"{n}+{a}#{i}"
+    for n in DEL_NAMES
+    for a in (*DEL_ANCHORS, DEL_WITH_OTHER_NAME[n][0])
+    for i in range(DEL_SLOTS)
+)
+
+
+# Ids other than Korean RRNs also get their one-digit deletions (DEL_SLOTS padded, shuffled slots):
+# two ids one typo or one swap of neighbouring digits apart share one, wherever it falls.
+RRN_DEL = "rrn_del"
+RRN_DEL_COLUMNS = tuple(f"{RRN_DEL}#{i}" for i in range(DEL_SLOTS))
+
+
+def del_columns(name: str, anchor: str) -> list[str]:
+    """The DEL_SLOTS token columns of one name's deletion variants bound to one anchor."""
+    return [f"{name}+{anchor}#{i}" for i in range(DEL_SLOTS)]
 
 
 @dataclass(frozen=True)
@@ -99,21 +144,26 @@ def _specs() -> tuple[TokenSpec, ...]:
         TokenSpec(f"{f}+{a}", (f, a))
         for a in BINDING_ANCHORS
         for f in BOUND_FIELDS
-        if not (f == "postcode" and a == "address")
+        if not (f in ("postcode", "street") and a == "address")
     ]
+    specs += [TokenSpec(f"{f}+{a}", (f, a)) for a in GIVEN_NEAR_ANCHORS for f in GIVEN_NEAR_FIELDS]
     specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
+    specs.append(TokenSpec(NAME_STREET, ("surname", "given", "street")))
     specs.append(TokenSpec(NAME_DOB, ("surname", "given", "dob")))
     specs.append(TokenSpec(NAME_DOB_NEXT, ("surname", "given", "dob_next"), domain=NAME_DOB))
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
-    specs += [TokenSpec(f"{n}+dob_swap", ("name_del", "dob_swap")) for n in DEL_NAMES]
+    specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n in DEL_NAMES for a, f in DEL_ANCHORS.items()]
+    specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n, (a, f) in DEL_WITH_OTHER_NAME.items()]
+    specs.append(TokenSpec(GIVEN_POSTCODE, ("given", "postcode")))
+    specs.append(TokenSpec(RRN_DEL, ("rrn_del",)))
     return tuple(specs)
 
 
 TOKEN_SPECS: tuple[TokenSpec, ...] = _specs()
-_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if not s.name.endswith("_del+dob_swap"))
-TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + DEL_COLUMNS
+_SINGLE_SPECS = tuple(s for s in TOKEN_SPECS if "name_del" not in s.fields and s.name != RRN_DEL)
+TOKEN_NAMES: tuple[str, ...] = tuple(s.name for s in _SINGLE_SPECS) + DEL_COLUMNS + RRN_DEL_COLUMNS
 
 
 class TokenSpecError(ValueError):
@@ -168,6 +218,9 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["surname"] = _map_unique(pair_s, lambda p: nz.surname(*p) if p else "")
     out["given"] = _map_unique(pair_g, lambda p: nz.given_name(*p) if p else "")
     out["given_skel"] = _map_unique(pair_g, lambda p: nz.given_skeleton(*p) if p else "")
+    near = _map_unique(giv, lambda h: "\x1e".join(nz.given_near_keys(h)))
+    for j, f in enumerate(GIVEN_NEAR_FIELDS):
+        out[f] = [k.split("\x1e")[j] if k else "" for k in near]
     # both names in one Latin spelling ("r:" prefix and Hangul folded away): written swapped, they agree
     out["names_unordered"] = [
         "\x1e".join(sorted((nz.name_fold(a), b))) if a and b else ""
@@ -187,6 +240,7 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     out["postcode"] = _map_unique(_col(records, "postcode"), nz.postcode)
     out["address"] = _map_unique(_col(records, "address"), nz.address)
     out["house"] = _map_unique(_col(records, "address"), nz.house_number)
+    out["street"] = _map_unique(_col(records, "address"), nz.street)
     r = _map_unique(_col(records, "rrn"), nz.rrn) if with_rrn else np.array([""] * len(records), dtype=object)
     out["rrn"] = r
     parts = [_rrn_parts(x) for x in r]
@@ -280,30 +334,47 @@ def _deletions(s: str) -> list[str]:
     return sorted({s, *(s[:i] + s[i + 1 :] for i in range(len(s)))})[:DEL_SLOTS]
 
 
+def _slots(
+    key: bytes, domain: str, variants: dict[int, list[str]], bound: list[str], n: int, rng
+) -> np.ndarray:
+    """(n, DEL_SLOTS) tokens of each row's variants (with its `bound` value), padded and shuffled."""
+    slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
+    rows = [i for i in variants if bound[i]]
+    if not rows:
+        return slots
+    slots[rows] = rng.integers(1, 2**63, size=(len(rows), DEL_SLOTS), dtype=np.uint64)
+    flat_rows = [(i, j) for i in rows for j in range(len(variants[i]))]
+    variant_vals = np.asarray([variants[i][j] for i, j in flat_rows], dtype=object)
+    bound_vals = np.asarray([bound[i] for i, _ in flat_rows], dtype=object)
+    where = tuple(np.asarray(flat_rows, dtype=np.int64).T)
+    slots[where] = _token_ints(key, domain, [variant_vals, bound_vals])
+    # shuffle each row's slots so that where the padding starts does not give the length away
+    perm = np.argsort(rng.random((len(rows), DEL_SLOTS)), axis=1)
+    slots[rows] = np.take_along_axis(slots[rows], perm, axis=1)
+    return slots
+
+
 def _deletion_tokens(key: bytes, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = len(cols["dob_swap"])
     out: dict[str, np.ndarray] = {}
+    rng = np.random.default_rng()  # fresh OS entropy: padding must never repeat across tables
     for name, src in (("surname_del", "surname_latin"), ("given_del", "given_latin")):
-        rows = [i for i in range(n) if cols[src][i] and cols["dob_swap"][i]]
-        slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
-        if rows:
-            rng = np.random.default_rng()  # fresh OS entropy: padding must never repeat across tables
-            slots[rows] = rng.integers(1, 2**63, size=(len(rows), DEL_SLOTS), dtype=np.uint64)
-            flat_rows, flat_vals = [], []
-            for i in rows:
-                for j, v in enumerate(_deletions(cols[src][i])):
-                    flat_rows.append((i, j))
-                    flat_vals.append(v)
-            dob = np.asarray([cols["dob_swap"][i] for i, _ in flat_rows], dtype=object)
-            toks = _token_ints(key, f"{name}+dob_swap", [np.asarray(flat_vals, dtype=object), dob])
-            ii = np.fromiter((i for i, _ in flat_rows), dtype=np.int64)
-            jj = np.fromiter((j for _, j in flat_rows), dtype=np.int64)
-            slots[ii, jj] = toks
-            # shuffle each row's slots so that where the padding starts does not give the length away
-            perm = np.argsort(rng.random((len(rows), DEL_SLOTS)), axis=1)
-            slots[rows] = np.take_along_axis(slots[rows], perm, axis=1)
-        for j in range(DEL_SLOTS):
-            out[f"{name}+dob_swap#{j}"] = slots[:, j].copy()
+        variants = {i: _deletions(cols[src][i]) for i in range(n) if cols[src][i]}
+        for anchor, fields in (*DEL_ANCHORS.items(), DEL_WITH_OTHER_NAME[name]):
+            slots = np.zeros((n, DEL_SLOTS), dtype=np.uint64)
+            if variants:  # (none in a Korean hospital's table: every slot stays empty)
+                rows = zip(*(cols[f] for f in fields), strict=True)
+                bound = ["\x1f".join(t) if all(t) else "" for t in rows]
+                # one HMAC domain for both names on a shared anchor: a surname written as the given
+                # name still meets
+                domain = f"name_del+{anchor}" if anchor in DEL_ANCHORS else f"{name}+{anchor}"
+                slots = _slots(key, domain, variants, bound, n, rng)
+            for j, col in enumerate(del_columns(name, anchor)):
+                out[col] = slots[:, j].copy()
+    # ids other than Korean RRNs: one digit left out (a typo or two swapped digits anywhere)
+    variants = {i: _deletions(r) for i, r in enumerate(cols["rrn"]) if len(r) >= 7 and len(r) != 13}
+    slots = _slots(key, RRN_DEL, variants, ["1"] * n, n, rng)
+    out.update({col: slots[:, j].copy() for j, col in enumerate(RRN_DEL_COLUMNS)})
     return out
 
 

@@ -33,7 +33,17 @@ from medhub.privacy.linkage.fellegi_sunter import (
     estimate_u,
     fit_em,
 )
-from medhub.privacy.linkage.tokens import HOUSE_POSTCODE, NAME_DOB, NAME_DOB_NEXT, NAME_POSTCODE, TOKEN_NAMES
+from medhub.privacy.linkage.tokens import (
+    DEL_WITH_OTHER_NAME,
+    GIVEN_POSTCODE,
+    HOUSE_POSTCODE,
+    NAME_DOB,
+    NAME_DOB_NEXT,
+    NAME_POSTCODE,
+    RRN_DEL_COLUMNS,
+    TOKEN_NAMES,
+    del_columns,
+)
 
 BLOCKING_TOKENS = (
     "rrn",
@@ -47,8 +57,14 @@ BLOCKING_TOKENS = (
     "address",
     NAME_POSTCODE,
     HOUSE_POSTCODE,
+    GIVEN_POSTCODE,
 )
 CROSS_BLOCKING = ((NAME_DOB, NAME_DOB_NEXT), (NAME_DOB_NEXT, NAME_DOB))
+# groups of slot columns (shuffled, padded): two records meet when any slot of one equals any of the other
+SLOT_BLOCKING = (
+    *(tuple(del_columns(n, a)) for n, (a, _) in DEL_WITH_OTHER_NAME.items()),
+    RRN_DEL_COLUMNS,
+)
 MAX_BLOCK_PAIRS = 5_000  # a token value shared by more pairs than this is not used to block
 
 
@@ -71,21 +87,27 @@ def check_tokens(tokens: pd.DataFrame, what: str = "token table") -> None:
 def candidate_pairs(
     left: pd.DataFrame,
     right: pd.DataFrame,
-    block_on: Iterable[str | tuple[str, str]] = BLOCKING_TOKENS + CROSS_BLOCKING,
+    block_on: Iterable[str | tuple[str, ...]] = BLOCKING_TOKENS + CROSS_BLOCKING + SLOT_BLOCKING,
     max_block_pairs: int = MAX_BLOCK_PAIRS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row-index pairs that share at least one blocking token (huge blocks skipped).
 
-    A blocking entry is a token name, or a (left token, right token) pair compared crosswise.
+    A blocking entry is a token name, a (left token, right token) pair compared crosswise, or a
+    group of more than two slot columns (any slot of the left record equal to any of the right).
     """
     n_right = len(right)
     codes = []
     for entry in block_on:
-        lname, rname = (entry, entry) if isinstance(entry, str) else entry
-        lk = left[lname].to_numpy()
-        rk = right[rname].to_numpy()
-        lf = pd.DataFrame({"k": lk, "li": np.arange(len(lk))})[lk != 0]
-        rf = pd.DataFrame({"k": rk, "ri": np.arange(len(rk))})[rk != 0]
+        if isinstance(entry, str) or len(entry) == 2:
+            lname, rname = (entry, entry) if isinstance(entry, str) else entry
+            lk, rk = left[lname].to_numpy(), right[rname].to_numpy()
+            l_rows, r_rows = np.arange(len(lk)), np.arange(len(rk))
+        else:  # slot group: one (row, value) per slot
+            lk, rk = left[list(entry)].to_numpy().ravel(), right[list(entry)].to_numpy().ravel()
+            l_rows = np.repeat(np.arange(len(left)), len(entry))
+            r_rows = np.repeat(np.arange(len(right)), len(entry))
+        lf = pd.DataFrame({"k": lk, "li": l_rows})[lk != 0]
+        rf = pd.DataFrame({"k": rk, "ri": r_rows})[rk != 0]
         lc = lf["k"].value_counts(sort=False)
         rc = rf["k"].value_counts(sort=False)
         sizes = lc.mul(rc, fill_value=0)
