@@ -135,15 +135,22 @@ def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirIte
         yield FhirItem(name, res, line)
 
 
+_CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"})
+
+
 def _resolve(node: dict, urls: dict[str, str]) -> None:
-    """Replace `urn:uuid:` references by `Type/id` in place (FHIR arrays never nest directly)."""
+    """Replace `urn:uuid:` references by `Type/id` in place (FHIR arrays never nest directly).
+    A Coding (no key but system, version, code, display, userSelected) holds no reference: the
+    Codings of a `coding` list are passed by without a call, a fifth of the walk on real resources."""
     for k, v in node.items():
         t = type(v)
-        if t is dict:
+        if t is str:
+            if k == "reference" and v.startswith("urn:uuid:"):
+                node[k] = urls.get(v, v)
+        elif t is dict:
             _resolve(v, urls)
         elif t is list:
+            coding = k == "coding"
             for x in v:
-                if type(x) is dict:
+                if type(x) is dict and not (coding and x.keys() <= _CODING_KEYS):
                     _resolve(x, urls)
-        elif t is str and k == "reference" and v.startswith("urn:uuid:"):
-            node[k] = urls.get(v, v)

@@ -235,7 +235,15 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
                     strip_people(inner)
             walk_list(v, PLAIN, ctx)
         elif tv is str:
-            if kind == TEXT and ctx.unchecked:
+            if kind == DATE:  # as _string(DATE), without the call: the commonest string after plain ones
+                if ctx.shift:
+                    out = shifted_date(v, ctx.shift)
+                    if out is not None:
+                        node[k] = out
+                        continue
+                if "Patient/" in v:
+                    node[k] = patient_refs(v, ctx.secrets)
+            elif kind == TEXT and ctx.unchecked:
                 drop = [*(drop or ()), k]
             else:
                 node[k] = _string(kind, v, ctx)
@@ -254,24 +262,44 @@ _QUANTITY_KEYS = frozenset({"value", "comparator", "unit", "system", "code"})
 _MONEY_KEYS = frozenset({"value", "currency"})
 
 
+_ADJUDICATION_KEYS = frozenset({"category", "reason", "amount", "value"})
+
+
 def element(v: dict[str, Any], ctx: Ctx) -> None:
     """A dict under a plain key (or in a list under one): a datatype of fixed shape by its plan,
     anything else (a shape with a key the plan does not know) by the generic walk."""
-    if "reference" in v or "display" in v:
-        if v.keys() <= _REFERENCE_KEYS:
-            _reference(v, ctx)
-            return
-    elif "coding" in v or "text" in v:
+    if "coding" in v:
         if v.keys() <= _CONCEPT_KEYS:
-            _concept(v, ctx)
-            return
-    elif "start" in v or "end" in v:
-        if v.keys() <= _PERIOD_KEYS:
-            _period(v, ctx)
+            if "text" in v:
+                _concept(v, ctx)
+            return  # Codings only: passed by
+    elif "reference" in v or "display" in v:
+        if v.keys() <= _REFERENCE_KEYS:  # a Reference: its display removed, a Patient rewritten
+            if "display" in v:
+                del v["display"]
+            target = v.get("reference")
+            if type(target) is str:
+                if "Patient/" in target or (ctx.shift and len(target) >= 10 and target[4] == "-"):
+                    v["reference"] = _plain(target, ctx)
+            elif target is not None:
+                _enter(target, PLAIN, ctx)
             return
     elif "currency" in v:
         if v.keys() <= _MONEY_KEYS:
             return  # Money: a decimal and a currency code
+    elif "start" in v or "end" in v:
+        if v.keys() <= _PERIOD_KEYS:
+            _period(v, ctx)
+            return
+    elif "category" in v:
+        if v.keys() <= _ADJUDICATION_KEYS:  # Claim and ExplanationOfBenefit adjudication, total
+            for k in v:
+                _value(v, k, PLAIN, ctx)
+            return
+    elif "text" in v:
+        if len(v) == 1:
+            _concept(v, ctx)
+            return
     elif ("unit" in v or "code" in v) and v.keys() <= _QUANTITY_KEYS:
         return  # Quantity (Age, Duration, Count, Distance...): a decimal, a comparator, unit codes
     walk(v, ctx)
@@ -288,13 +316,6 @@ def _concept(cc: dict[str, Any], ctx: Ctx) -> None:
             cc["text"] = clean_text(text, ctx)
     elif text is not None:
         walk(cc, ctx)
-
-
-def _reference(ref: dict[str, Any], ctx: Ctx) -> None:
-    """A Reference {reference, display}: the display removed, the reference rewritten."""
-    ref.pop("display", None)
-    if "reference" in ref:
-        _value(ref, "reference", PLAIN, ctx)
 
 
 def _period(period: dict[str, Any], ctx: Ctx) -> None:
@@ -392,13 +413,27 @@ def identifiers(value: Any, ctx: Ctx) -> Any:
             elif _is_accession(ident):
                 ident["value"] = ctx.secrets.pseudonym(raw, "accession", 16).upper()
             else:
-                ident["value"] = ctx.secrets.pseudonym(raw, "identifier:" + system)
+                ident["value"] = _identifier_pseudonym(ctx.secrets, system, raw)
         if isinstance(ident.get("type"), dict):
             ident["type"].pop("text", None)
         if isinstance(ident.get("period"), dict):
             walk(ident["period"], ctx)
         out.append(ident)
     return out if isinstance(value, list) else (out[0] if out else None)
+
+
+_IDS: dict[tuple[SourceSecrets, str, str], str] = {}
+
+
+def _identifier_pseudonym(secrets: SourceSecrets, system: str, value: str) -> str:
+    key = (secrets, system, value)
+    out = _IDS.get(key)
+    if out is None:
+        out = secrets.pseudonym(value, "identifier:" + system)
+        if len(_IDS) >= _CACHE_ENTRIES:
+            _IDS.clear()
+        _IDS[key] = out
+    return out
 
 
 def _is_accession(ident: dict[str, Any]) -> bool:
