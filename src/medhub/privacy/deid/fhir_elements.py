@@ -361,16 +361,21 @@ def _is_coding(c: Any) -> bool:
 
 
 def walk_list(items: list[Any], kind: int, ctx: Ctx) -> None:
+    enter = element if kind == PLAIN else walk
     for i, x in enumerate(items):
-        if type(x) is str:
+        tx = type(x)
+        if tx is dict:
+            enter(x, ctx)
+        elif tx is str:
             if kind == PLAIN:
-                items[i] = _plain(x, ctx)
+                if "Patient/" in x or (ctx.shift and len(x) >= 10 and x[4] == "-"):
+                    items[i] = _plain(x, ctx)
             elif kind == TEXT and ctx.unchecked:
                 items[i] = ""
             else:
                 items[i] = _string(kind, x, ctx)
-        else:
-            _enter(x, kind, ctx)
+        elif tx is list:
+            walk_list(x, kind, ctx)
 
 
 _PEOPLE = frozenset({"RelatedPerson", "Practitioner", "Person"})
