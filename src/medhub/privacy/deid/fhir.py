@@ -15,7 +15,9 @@
 
 The patient of a resource other than Patient is found from its subject/patient/beneficiary
 reference; `PatientIndex` remembers the identifiers of Patients already seen (bounded), so that
-free text in their other resources can be checked against them.
+free text in their other resources can be checked against them. This module owns the rules per
+resource (whose patient, Patient and people fields, birth dates, addresses, extensions); the rules
+per element, and their plans for datatypes of fixed shape, are `deid.fhir_elements`.
 """
 
 from __future__ import annotations
