@@ -197,8 +197,9 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
         node.pop("url", None)
     drop: list[str] | None = None
     for k, v in node.items():  # values are replaced in place; keys to remove go after the loop
-        kind = _kinds.get(k)
-        if kind is None:
+        try:
+            kind = _kinds[k]
+        except KeyError:
             kind = kind_of(k)
         tv = type(v)
         if kind == META:
@@ -214,6 +215,22 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
                 element(v, ctx)
             elif tv is list:
                 walk_list(v, PLAIN, ctx)
+        elif kind == DATE:  # as _string(DATE), without the call: the commonest kind after plain
+            if tv is str:
+                if ctx.shift:
+                    out = shifted_date(v, ctx.shift)
+                    if out is not None:
+                        node[k] = out
+                        continue
+                if "Patient/" in v:
+                    node[k] = patient_refs(v, ctx.secrets)
+            elif tv is dict:
+                if v.keys() <= _PERIOD_KEYS:
+                    _period(v, ctx)
+                else:
+                    walk(v, ctx)
+            elif tv is list:
+                walk_list(v, DATE, ctx)
         elif kind == SKIP:
             continue
         elif kind == IDENT:
@@ -235,15 +252,7 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
                     strip_people(inner)
             walk_list(v, PLAIN, ctx)
         elif tv is str:
-            if kind == DATE:  # as _string(DATE), without the call: the commonest string after plain ones
-                if ctx.shift:
-                    out = shifted_date(v, ctx.shift)
-                    if out is not None:
-                        node[k] = out
-                        continue
-                if "Patient/" in v:
-                    node[k] = patient_refs(v, ctx.secrets)
-            elif kind == TEXT and ctx.unchecked:
+            if kind == TEXT and ctx.unchecked:
                 drop = [*(drop or ()), k]
             else:
                 node[k] = _string(kind, v, ctx)
@@ -327,7 +336,7 @@ def _period(period: dict[str, Any], ctx: Ctx) -> None:
 def _meta(meta: dict[str, Any], ctx: Ctx) -> None:
     """Resource.meta: lastUpdated shifted, tags and security labels (Codings) passed by."""
     for k, v in meta.items():
-        if (k == "tag" or k == "security") and type(v) is list and all(_is_coding(c) for c in v):
+        if (k == "tag" or k == "security") and type(v) is list and _codings(v):
             continue
         _value(meta, k, DATE if k == "lastUpdated" else PLAIN, ctx)
 
@@ -356,8 +365,12 @@ def _enter(v: Any, kind: int, ctx: Ctx) -> None:
 _CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"})
 
 
-def _is_coding(c: Any) -> bool:
-    return type(c) is dict and c.keys() <= _CODING_KEYS and ("code" in c or "system" in c)
+def _codings(items: list[Any]) -> bool:
+    """Whether every item is a Coding (nothing but Coding keys, with a code or a system)."""
+    for c in items:
+        if type(c) is not dict or not c.keys() <= _CODING_KEYS or ("code" not in c and "system" not in c):
+            return False
+    return True
 
 
 def walk_list(items: list[Any], kind: int, ctx: Ctx) -> None:
