@@ -35,6 +35,7 @@ POLICIES = (
 def _generic_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every dict through the generic loop: no datatype plan, Meta a plain element."""
     monkeypatch.setattr(fhir_elements, "element", fhir_elements.walk)
+    monkeypatch.setattr(fhir_elements, "_period", fhir_elements.walk)
     monkeypatch.setitem(fhir_elements.KINDS, "meta", fhir_elements.PLAIN)
     fhir_elements._REFS.clear()
     fhir_elements._TEXTS.clear()
