@@ -140,17 +140,27 @@ _CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"
 
 def _resolve(node: dict, urls: dict[str, str]) -> None:
     """Replace `urn:uuid:` references by `Type/id` in place (FHIR arrays never nest directly).
-    A Coding (no key but system, version, code, display, userSelected) holds no reference: the
-    Codings of a `coding` list are passed by without a call, a fifth of the walk on real resources."""
+    Two shapes are settled without a call, a third of the walk on real resources: a Reference
+    holding only its reference, and the Codings of a `coding` list (no key but system, version,
+    code, display, userSelected: no reference can be in them)."""
     for k, v in node.items():
         t = type(v)
         if t is str:
             if k == "reference" and v.startswith("urn:uuid:"):
                 node[k] = urls.get(v, v)
         elif t is dict:
-            _resolve(v, urls)
+            ref = v.get("reference") if len(v) == 1 else None
+            if type(ref) is not str:
+                _resolve(v, urls)
+            elif ref.startswith("urn:uuid:"):
+                v["reference"] = urls.get(ref, ref)
         elif t is list:
             coding = k == "coding"
             for x in v:
-                if type(x) is dict and not (coding and x.keys() <= _CODING_KEYS):
+                if type(x) is not dict or (coding and x.keys() <= _CODING_KEYS):
+                    continue
+                ref = x.get("reference") if len(x) == 1 else None
+                if type(ref) is not str:
                     _resolve(x, urls)
+                elif ref.startswith("urn:uuid:"):
+                    x["reference"] = urls.get(ref, ref)
