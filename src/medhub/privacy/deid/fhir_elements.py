@@ -212,7 +212,11 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
                 if "Patient/" in v or (ctx.shift and len(v) >= 10 and v[4] == "-" and v[7] == "-"):
                     node[k] = _plain(v, ctx)
             elif tv is dict:
-                element(v, ctx)
+                ref = v.get("reference") if len(v) == 1 else None
+                if type(ref) is not str:
+                    element(v, ctx)
+                elif "Patient/" in ref or (ctx.shift and len(ref) >= 10 and ref[4] == "-"):
+                    v["reference"] = _plain(ref, ctx)  # a one-key Reference, settled without a call
             elif tv is list:
                 walk_list(v, PLAIN, ctx)
         elif kind == DATE:  # as _string(DATE), without the call: the commonest kind after plain
