@@ -135,15 +135,32 @@ def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirIte
         yield FhirItem(name, res, line)
 
 
+_CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"})
+
+
 def _resolve(node: dict, urls: dict[str, str]) -> None:
-    """Replace `urn:uuid:` references by `Type/id` in place (FHIR arrays never nest directly)."""
+    """Replace `urn:uuid:` references by `Type/id` in place (FHIR arrays never nest directly).
+    Two shapes are settled without a call, a third of the walk on real resources: a Reference
+    holding only its reference, and the Codings of a `coding` list (no key but system, version,
+    code, display, userSelected: no reference can be in them)."""
     for k, v in node.items():
         t = type(v)
-        if t is dict:
-            _resolve(v, urls)
+        if t is str:
+            if k == "reference" and v.startswith("urn:uuid:"):
+                node[k] = urls.get(v, v)
+        elif t is dict:
+            ref = v.get("reference") if len(v) == 1 else None
+            if type(ref) is not str:
+                _resolve(v, urls)
+            elif ref.startswith("urn:uuid:"):
+                v["reference"] = urls.get(ref, ref)
         elif t is list:
+            coding = k == "coding"
             for x in v:
-                if type(x) is dict:
+                if type(x) is not dict or (coding and x.keys() <= _CODING_KEYS):
+                    continue
+                ref = x.get("reference") if len(x) == 1 else None
+                if type(ref) is not str:
                     _resolve(x, urls)
-        elif t is str and k == "reference" and v.startswith("urn:uuid:"):
-            node[k] = urls.get(v, v)
+                elif ref.startswith("urn:uuid:"):
+                    x["reference"] = urls.get(ref, ref)

@@ -15,7 +15,9 @@
 
 The patient of a resource other than Patient is found from its subject/patient/beneficiary
 reference; `PatientIndex` remembers the identifiers of Patients already seen (bounded), so that
-free text in their other resources can be checked against them.
+free text in their other resources can be checked against them. This module owns the rules per
+resource (whose patient, Patient and people fields, birth dates, addresses, extensions); the rules
+per element, and their plans for datatypes of fixed shape, are `deid.fhir_elements`.
 """
 
 from __future__ import annotations
@@ -27,47 +29,12 @@ from datetime import date
 from typing import Any
 
 from medhub.privacy.deid.common import AGE_TOP, Policy, SourceSecrets
-from medhub.privacy.deid.dates import age_years, shift_fhir, shift_text_dates
+from medhub.privacy.deid.dates import age_years, shift_fhir
+from medhub.privacy.deid.fhir_elements import DATE_VALUE, FREE_TEXT_KEYS, PATIENT_REF, Ctx, walk
 from medhub.privacy.deid.text import Matcher
 
-_PATIENT_REF = re.compile(r"(?<![A-Za-z0-9])Patient/([A-Za-z0-9\-.]{1,64})")
-_DATE_VALUE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
-_DATE_KEY = re.compile(r"(?:[Dd]ate|[Dd]ateTime|[Ii]nstant|[Pp]eriod)$")
-_DATE_KEYS = frozenset(
-    {
-        "start",
-        "end",
-        "issued",
-        "recorded",
-        "authoredOn",
-        "lastUpdated",
-        "created",
-        "timestamp",
-        "sent",
-        "received",
-        "event",
-        "asserted",
-        "whenHandedOver",
-        "whenPrepared",
-        "occurrenceDateTime",
-        "expiry",
-        "due",
-    }
-)
-FREE_TEXT_KEYS = frozenset(
-    {
-        "text",
-        "valueString",
-        "conclusion",
-        "description",
-        "comment",
-        "summary",
-        "contentString",
-        "patientInstruction",
-        "title",
-        "answerString",
-    }
-)
+__all__ = ["FREE_TEXT_KEYS", "PatientIndex", "deid_resource", "patient_matcher"]
+
 _PERSON_FIELDS = ("name", "telecom", "photo", "contact")
 _PEOPLE = frozenset({"RelatedPerson", "Practitioner", "Person"})
 _SAFE_EXT_VALUES = frozenset(
@@ -84,7 +51,6 @@ _SAFE_EXT_VALUES = frozenset(
         "valueUri",
     }
 )
-_DICOM_UID_SYSTEM = "urn:dicom:uid"
 
 
 class PatientIndex:
@@ -152,17 +118,10 @@ def _patient_of(resource: dict[str, Any]) -> str | None:
                 if not isinstance(target, str) and isinstance(ref.get("entity"), dict):
                     target = ref["entity"].get("reference")  # Group.member.entity
                 if isinstance(target, str) and "Patient/" in target:
-                    m = _PATIENT_REF.search(target)
+                    m = PATIENT_REF.search(target)
                     if m:
                         return m.group(1)
     return None
-
-
-class _Ctx:
-    __slots__ = ("secrets", "policy", "shift", "matcher")
-
-    def __init__(self, secrets: SourceSecrets, policy: Policy, shift: int, matcher: Matcher) -> None:
-        self.secrets, self.policy, self.shift, self.matcher = secrets, policy, shift, matcher
 
 
 def deid_resource(
@@ -183,7 +142,7 @@ def deid_resource(
         known = index.get(local) if index is not None else None
         matcher = known or (_UNCHECKED if local and index is not None else _EMPTY)
     shift = secrets.shift_days(local) if (local and policy.shift_dates) else 0
-    ctx = _Ctx(secrets, policy, shift, matcher)
+    ctx = Ctx(secrets, policy, shift, matcher, matcher is _UNCHECKED)
     resource.pop("text", None)  # narrative
     birth = None
     if rtype == "Patient":
@@ -191,13 +150,13 @@ def deid_resource(
     elif rtype in _PEOPLE:
         for k in (*_PERSON_FIELDS, "address"):
             resource.pop(k, None)
-    _walk(resource, ctx)
+    walk(resource, ctx)
     if birth:
         resource["birthDate"] = birth
     return resource
 
 
-def _patient(p: dict[str, Any], ctx: _Ctx, today: date) -> str | None:
+def _patient(p: dict[str, Any], ctx: Ctx, today: date) -> str | None:
     if isinstance(p.get("id"), str):
         p["id"] = ctx.secrets.patient(p["id"])
     for k in _PERSON_FIELDS:
@@ -216,9 +175,9 @@ def _patient(p: dict[str, Any], ctx: _Ctx, today: date) -> str | None:
     return _birth_date(p.pop("birthDate", None), p.get("deceasedDateTime"), ctx, today)
 
 
-def _birth_date(birth: Any, deceased: Any, ctx: _Ctx, today: date) -> str | None:
+def _birth_date(birth: Any, deceased: Any, ctx: Ctx, today: date) -> str | None:
     """birthDate shifted; for people over 89 (at death or today) only the year that makes them 90."""
-    if not isinstance(birth, str) or not _DATE_VALUE.match(birth):
+    if not isinstance(birth, str) or not DATE_VALUE.match(birth):
         return None
     ref = today
     if isinstance(deceased, str) and len(deceased) >= 10:
@@ -264,187 +223,3 @@ def _safe_extension(e: Any) -> bool:
     if "extension" in e:
         e["extension"] = [x for x in e["extension"] if _safe_extension(x)]
     return bool(values) or bool(e.get("extension"))
-
-
-def _clean_text(s: str, ctx: _Ctx) -> str:
-    out = ctx.matcher.clean(s)
-    if ctx.shift:
-        out = shift_text_dates(out, ctx.shift)
-    return out
-
-
-# What a key means to the walk, decided once per key name (FHIR has a few hundred).
-# Codings (system, version, code, display, userSelected) name concepts, never people, dates or
-# references: the walk passes them by, which saves a good third of its work on real resources.
-_PLAIN, _DATE, _TEXT, _IDENT, _NOTE, _DROP, _UID, _SKIP, _CONTAINED = range(9)
-_KINDS: dict[str, int] = {
-    "identifier": _IDENT,
-    "note": _NOTE,
-    "photo": _DROP,
-    "presentedForm": _DROP,
-    "uid": _UID,
-    "coding": _SKIP,
-    "valueCoding": _SKIP,
-    "contained": _CONTAINED,
-}
-
-
-def _kind(key: str) -> int:
-    kind = _KINDS.get(key)
-    if kind is None:
-        if key in _DATE_KEYS or _DATE_KEY.search(key):
-            kind = _DATE
-        elif key in FREE_TEXT_KEYS or key.startswith("valueString"):
-            kind = _TEXT
-        else:
-            kind = _PLAIN
-        if len(_KINDS) < 20_000:
-            _KINDS[key] = kind
-    return kind
-
-
-def _string(kind: int, value: str, ctx: _Ctx) -> str:
-    if kind == _DATE:
-        if ctx.shift and _DATE_VALUE.match(value):
-            return shift_fhir(value, ctx.shift) or value
-    elif kind == _TEXT:
-        return _clean_text(value, ctx)
-    elif kind == _UID:
-        return ctx.secrets.uid(value)
-    if "Patient/" in value:
-        return _PATIENT_REF.sub(lambda m: "Patient/" + ctx.secrets.patient(m.group(1)), value)
-    return value
-
-
-def _walk(node: dict[str, Any], ctx: _Ctx, _kinds: dict[str, int] = _KINDS) -> None:
-    """De-identify a dict in place (the hot path of FHIR ingestion: one pass, no copies)."""
-    # A display outside a Coding is a Reference's (or an Identifier's assigner's) display: free
-    # text naming a person or an organization. Codings (with code or system) name concepts.
-    if "display" in node and ("reference" in node or ("code" not in node and "system" not in node)):
-        node.pop("display", None)
-    if "contentType" in node and "data" in node:  # an Attachment with inline content
-        node.pop("data", None)
-        node.pop("url", None)
-    drop: list[str] = []
-    shift = ctx.shift
-    for k, v in node.items():  # values are replaced in place; keys to remove go after the loop
-        kind = _kinds.get(k)
-        if kind is None:
-            kind = _kind(k)
-        tv = type(v)
-        if kind == _PLAIN:  # most keys: only references to rewrite, and containers to enter
-            if tv is str:
-                if "Patient/" in v:
-                    node[k] = _string(kind, v, ctx)
-                elif shift and len(v) >= 10 and v[4] == "-" and v[7] == "-" and _DATE_VALUE.match(v):
-                    node[k] = shift_fhir(v, shift) or v  # a full date under a key not named like one
-            elif tv is dict:
-                _walk(v, ctx)
-            elif tv is list:
-                _walk_list(v, kind, ctx)
-        elif kind == _SKIP:
-            continue
-        elif kind == _IDENT:
-            ids = _identifiers(v, ctx)
-            if ids:
-                node[k] = ids
-            else:
-                drop.append(k)
-        elif kind == _NOTE:
-            if ctx.policy.fhir_notes == "clean" and tv is list:
-                node[k] = [_note(n, ctx) for n in v if isinstance(n, dict)]
-            else:
-                drop.append(k)
-        elif kind == _DROP:
-            drop.append(k)
-        elif kind == _CONTAINED and tv is list:
-            for inner in v:
-                if isinstance(inner, dict):
-                    _strip_people(inner, ctx)
-            _walk_list(v, _PLAIN, ctx)
-        elif tv is str:
-            if kind == _TEXT and ctx.matcher is _UNCHECKED:
-                drop.append(k)
-            else:
-                node[k] = _string(kind, v, ctx)
-        elif tv is dict:
-            _walk(v, ctx)
-        elif tv is list:
-            _walk_list(v, kind, ctx)
-    for k in drop:
-        del node[k]
-
-
-def _strip_people(res: dict[str, Any], ctx: _Ctx) -> None:
-    """A contained resource that describes a person loses that person's identity too."""
-    rtype = res.get("resourceType")
-    if rtype in _PEOPLE or rtype == "Patient":
-        for k in (*_PERSON_FIELDS, "address", "extension"):
-            res.pop(k, None)
-        if rtype == "Patient":
-            res.pop("birthDate", None)  # a contained patient's age is not grouped: drop its birth date
-    res.pop("text", None)
-
-
-def _looks_dated(v: str, ctx: _Ctx) -> bool:
-    """A full FHIR date or dateTime (YYYY-MM-DD...), which no code, id or text looks like."""
-    return (
-        bool(ctx.shift) and len(v) >= 10 and v[4] == "-" and v[7] == "-" and _DATE_VALUE.match(v) is not None
-    )
-
-
-def _walk_list(items: list[Any], kind: int, ctx: _Ctx) -> None:
-    for i, x in enumerate(items):
-        tx = type(x)
-        if tx is dict:
-            _walk(x, ctx)
-        elif tx is str:
-            if kind == _PLAIN and _looks_dated(x, ctx):
-                items[i] = shift_fhir(x, ctx.shift) or x
-            elif kind == _TEXT and ctx.matcher is _UNCHECKED:
-                items[i] = ""
-            elif kind != _PLAIN or "Patient/" in x:
-                items[i] = _string(kind, x, ctx)
-        elif tx is list:
-            _walk_list(x, kind, ctx)
-
-
-def _note(n: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(n.get("text"), str):
-        out["text"] = _clean_text(n["text"], ctx)
-    if isinstance(n.get("time"), str):
-        out["time"] = shift_fhir(n["time"], ctx.shift) or n["time"] if ctx.shift else n["time"]
-    return out
-
-
-def _identifiers(value: Any, ctx: _Ctx) -> Any:
-    items = value if isinstance(value, list) else [value]
-    out = []
-    for ident in items:
-        if not isinstance(ident, dict):
-            continue
-        ident = {k: v for k, v in ident.items() if k in ("use", "type", "system", "value", "period")}
-        system = str(ident.get("system", ""))
-        raw = str(ident.get("value", ""))
-        if "value" in ident:
-            if system == _DICOM_UID_SYSTEM:
-                uid = raw[8:] if raw.startswith("urn:oid:") else raw
-                ident["value"] = ("urn:oid:" if raw.startswith("urn:oid:") else "") + ctx.secrets.uid(uid)
-            elif _is_accession(ident):
-                ident["value"] = ctx.secrets.pseudonym(raw, "accession", 16).upper()
-            else:
-                ident["value"] = ctx.secrets.pseudonym(raw, "identifier:" + system)
-        if isinstance(ident.get("type"), dict):
-            ident["type"].pop("text", None)
-        if isinstance(ident.get("period"), dict):
-            _walk(ident["period"], ctx)
-        out.append(ident)
-    return out if isinstance(value, list) else (out[0] if out else None)
-
-
-def _is_accession(ident: dict[str, Any]) -> bool:
-    t = ident.get("type")
-    if not isinstance(t, dict):
-        return False
-    return any(isinstance(c, dict) and c.get("code") == "ACSN" for c in t.get("coding") or [])

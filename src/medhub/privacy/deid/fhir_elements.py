@@ -1,0 +1,465 @@
+"""The element walk of FHIR de-identification: what each element of a resource becomes, in place.
+
+`deid.fhir` decides per resource (whose patient, which shift, which matcher, Patient and people
+rules); this module rewrites every element below it in one pass, no copies:
+
+- what a key means is decided once per key name (`KINDS`, a few hundred names in FHIR): a date,
+  free text, an identifier, a note, a UID, something to drop, a Coding to pass by, contained
+  resources, or plain (only references to rewrite and full dates to shift);
+- known datatypes whose shape is fixed get a plan of their own instead of the generic loop:
+  `meta` (lastUpdated shifted, tags and security labels are Codings), a Reference reduced to its
+  `reference` (and `display`, removed), a CodeableConcept (its text checked); an element whose
+  keys a plan does not know goes through the generic loop, as strictly as any other;
+- the keyed and regex work is cached, bounded: a reference rewritten, a date shifted, a free text
+  cleaned (per patient matcher and shift), since the same values recur across a patient's resources.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from medhub.privacy.deid.common import Policy, SourceSecrets
+from medhub.privacy.deid.dates import shift_fhir, shift_text_dates
+from medhub.privacy.deid.text import Matcher
+
+PATIENT_REF = re.compile(r"(?<![A-Za-z0-9])Patient/([A-Za-z0-9\-.]{1,64})")
+DATE_VALUE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+_DATE_KEY = re.compile(r"(?:[Dd]ate|[Dd]ateTime|[Ii]nstant|[Pp]eriod)$")
+_DATE_KEYS = frozenset(
+    {
+        "start",
+        "end",
+        "issued",
+        "recorded",
+        "authoredOn",
+        "lastUpdated",
+        "created",
+        "timestamp",
+        "sent",
+        "received",
+        "event",
+        "asserted",
+        "whenHandedOver",
+        "whenPrepared",
+        "occurrenceDateTime",
+        "expiry",
+        "due",
+    }
+)
+FREE_TEXT_KEYS = frozenset(
+    {
+        "text",
+        "valueString",
+        "conclusion",
+        "description",
+        "comment",
+        "summary",
+        "contentString",
+        "patientInstruction",
+        "title",
+        "answerString",
+    }
+)
+_DICOM_UID_SYSTEM = "urn:dicom:uid"
+_CACHE_ENTRIES = 65536  # per cache; a full cache is emptied (the values recur per patient)
+
+
+class Ctx:
+    """What the walk needs for one resource: the source's secrets, the policy, the patient's shift
+    and matcher, and whether that matcher is unchecked (the patient not seen: free text is dropped)."""
+
+    __slots__ = ("secrets", "policy", "shift", "matcher", "unchecked")
+
+    def __init__(
+        self, secrets: SourceSecrets, policy: Policy, shift: int, matcher: Matcher, unchecked: bool
+    ) -> None:
+        self.secrets, self.policy, self.shift, self.matcher = secrets, policy, shift, matcher
+        self.unchecked = unchecked
+
+
+# --- cached value rewrites ------------------------------------------------------------------------
+
+_REFS: dict[tuple[SourceSecrets, str], str] = {}
+_TEXTS: dict[tuple[Matcher, int, str], str] = {}
+
+
+def patient_refs(value: str, secrets: SourceSecrets) -> str:
+    """`value` with every "Patient/<id>" in it rewritten to "Patient/<pseudonym>"."""
+    key = (secrets, value)
+    out = _REFS.get(key)
+    if out is None:
+        out = PATIENT_REF.sub(lambda m: "Patient/" + secrets.patient(m.group(1)), value)
+        if len(_REFS) >= _CACHE_ENTRIES:
+            _REFS.clear()
+        _REFS[key] = out
+    return out
+
+
+@lru_cache(maxsize=_CACHE_ENTRIES)
+def shifted_date(value: str, shift: int) -> str | None:
+    """A FHIR date, dateTime or instant shifted (kept as is where it is not a real calendar date);
+    None where `value` is not date-shaped at all."""
+    if not DATE_VALUE.match(value):
+        return None
+    return shift_fhir(value, shift) or value
+
+
+def clean_text(value: str, ctx: Ctx) -> str:
+    """Free text with the patient's identifiers and identifier-shaped strings masked, and its dates
+    shifted by the patient's shift."""
+    key = (ctx.matcher, ctx.shift, value)
+    out = _TEXTS.get(key)
+    if out is None:
+        out = ctx.matcher.clean(value)
+        if ctx.shift:
+            out = shift_text_dates(out, ctx.shift)
+        if len(_TEXTS) >= _CACHE_ENTRIES:
+            _TEXTS.clear()
+        _TEXTS[key] = out
+    return out
+
+
+# --- what a key means ----------------------------------------------------------------------------
+# Codings (system, version, code, display, userSelected) name concepts, never people, dates or
+# references: the walk passes them by. Meta, Reference and CodeableConcept have plans of their own.
+PLAIN, DATE, TEXT, IDENT, NOTE, DROP, UID, SKIP, CONTAINED, META = range(10)
+KINDS: dict[str, int] = {
+    "identifier": IDENT,
+    "note": NOTE,
+    "photo": DROP,
+    "presentedForm": DROP,
+    "uid": UID,
+    "coding": SKIP,
+    "valueCoding": SKIP,
+    "contained": CONTAINED,
+    "meta": META,
+}
+
+
+def kind_of(key: str) -> int:
+    kind = KINDS.get(key)
+    if kind is None:
+        if key in _DATE_KEYS or _DATE_KEY.search(key):
+            kind = DATE
+        elif key in FREE_TEXT_KEYS or key.startswith("valueString"):
+            kind = TEXT
+        else:
+            kind = PLAIN
+        if len(KINDS) < 20_000:
+            KINDS[key] = kind
+    return kind
+
+
+def _string(kind: int, value: str, ctx: Ctx) -> str:
+    """A string under a key of `kind` (not PLAIN, SKIP or the structural kinds)."""
+    if kind == DATE:
+        if ctx.shift:
+            out = shifted_date(value, ctx.shift)
+            if out is not None:
+                return out
+    elif kind == TEXT:
+        return clean_text(value, ctx)
+    elif kind == UID:
+        return ctx.secrets.uid(value)
+    if "Patient/" in value:
+        return patient_refs(value, ctx.secrets)
+    return value
+
+
+def _plain(value: str, ctx: Ctx) -> str:
+    """A string under a plain key: a Patient reference rewritten, a full date shifted."""
+    if "Patient/" in value:
+        return patient_refs(value, ctx.secrets)
+    shift = ctx.shift
+    if shift and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        out = shifted_date(value, shift)
+        if out is not None:
+            return out
+    return value
+
+
+# --- the walk ------------------------------------------------------------------------------------
+
+_REFERENCE_KEYS = frozenset({"reference", "display"})
+_META_KEYS = frozenset({"lastUpdated", "tag", "security", "profile", "versionId", "source"})
+
+
+def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None:
+    """De-identify a dict in place (the hot path of FHIR ingestion)."""
+    # A display outside a Coding is a Reference's (or an Identifier's assigner's) display: free
+    # text naming a person or an organization. Codings (with code or system) name concepts.
+    if "display" in node and ("reference" in node or ("code" not in node and "system" not in node)):
+        del node["display"]
+    if "contentType" in node and "data" in node:  # an Attachment with inline content
+        del node["data"]
+        node.pop("url", None)
+    drop: list[str] | None = None
+    for k, v in node.items():  # values are replaced in place; keys to remove go after the loop
+        try:
+            kind = _kinds[k]
+        except KeyError:
+            kind = kind_of(k)
+        tv = type(v)
+        if kind == META:
+            if tv is dict and v.keys() <= _META_KEYS:
+                _meta(v, ctx)
+                continue
+            kind = PLAIN  # not the shape of a Meta: what any plain key gets
+        if kind == PLAIN:  # most keys: only references to rewrite, and containers to enter
+            if tv is str:
+                if "Patient/" in v or (ctx.shift and len(v) >= 10 and v[4] == "-" and v[7] == "-"):
+                    node[k] = _plain(v, ctx)
+            elif tv is dict:
+                ref = v.get("reference") if len(v) == 1 else None
+                if type(ref) is not str:
+                    element(v, ctx)
+                elif "Patient/" in ref or (ctx.shift and len(ref) >= 10 and ref[4] == "-"):
+                    v["reference"] = _plain(ref, ctx)  # a one-key Reference, settled without a call
+            elif tv is list:
+                walk_list(v, PLAIN, ctx)
+        elif kind == DATE:  # as _string(DATE), without the call: the commonest kind after plain
+            if tv is str:
+                if ctx.shift:
+                    out = shifted_date(v, ctx.shift)
+                    if out is not None:
+                        node[k] = out
+                        continue
+                if "Patient/" in v:
+                    node[k] = patient_refs(v, ctx.secrets)
+            elif tv is dict:
+                if v.keys() <= _PERIOD_KEYS:
+                    _period(v, ctx)
+                else:
+                    walk(v, ctx)
+            elif tv is list:
+                walk_list(v, DATE, ctx)
+        elif kind == SKIP:
+            continue
+        elif kind == IDENT:
+            ids = identifiers(v, ctx)
+            if ids:
+                node[k] = ids
+            else:
+                drop = [*(drop or ()), k]
+        elif kind == NOTE:
+            if ctx.policy.fhir_notes == "clean" and tv is list:
+                node[k] = [_note(n, ctx) for n in v if isinstance(n, dict)]
+            else:
+                drop = [*(drop or ()), k]
+        elif kind == DROP:
+            drop = [*(drop or ()), k]
+        elif kind == CONTAINED and tv is list:
+            for inner in v:
+                if isinstance(inner, dict):
+                    strip_people(inner)
+            walk_list(v, PLAIN, ctx)
+        elif tv is str:
+            if kind == TEXT and ctx.unchecked:
+                drop = [*(drop or ()), k]
+            else:
+                node[k] = _string(kind, v, ctx)
+        elif tv is dict:
+            walk(v, ctx)
+        elif tv is list:
+            walk_list(v, kind, ctx)
+    if drop:
+        for k in drop:
+            del node[k]
+
+
+_CONCEPT_KEYS = frozenset({"coding", "text"})
+_PERIOD_KEYS = frozenset({"start", "end"})
+_QUANTITY_KEYS = frozenset({"value", "comparator", "unit", "system", "code"})
+_MONEY_KEYS = frozenset({"value", "currency"})
+
+
+_ADJUDICATION_KEYS = frozenset({"category", "reason", "amount", "value"})
+
+
+def element(v: dict[str, Any], ctx: Ctx) -> None:
+    """A dict under a plain key (or in a list under one): a datatype of fixed shape by its plan,
+    anything else (a shape with a key the plan does not know) by the generic walk."""
+    if "coding" in v:
+        if v.keys() <= _CONCEPT_KEYS:
+            if "text" in v:
+                _concept(v, ctx)
+            return  # Codings only: passed by
+    elif "reference" in v or "display" in v:
+        if v.keys() <= _REFERENCE_KEYS:  # a Reference: its display removed, a Patient rewritten
+            if "display" in v:
+                del v["display"]
+            target = v.get("reference")
+            if type(target) is str:
+                if "Patient/" in target or (ctx.shift and len(target) >= 10 and target[4] == "-"):
+                    v["reference"] = _plain(target, ctx)
+            elif target is not None:
+                _enter(target, PLAIN, ctx)
+            return
+    elif "currency" in v:
+        if v.keys() <= _MONEY_KEYS:
+            return  # Money: a decimal and a currency code
+    elif "start" in v or "end" in v:
+        if v.keys() <= _PERIOD_KEYS:
+            _period(v, ctx)
+            return
+    elif "category" in v:
+        if v.keys() <= _ADJUDICATION_KEYS:  # Claim and ExplanationOfBenefit adjudication, total
+            for k in v:
+                _value(v, k, PLAIN, ctx)
+            return
+    elif "text" in v:
+        if len(v) == 1:
+            _concept(v, ctx)
+            return
+    elif ("unit" in v or "code" in v) and v.keys() <= _QUANTITY_KEYS:
+        return  # Quantity (Age, Duration, Count, Distance...): a decimal, a comparator, unit codes
+    walk(v, ctx)
+
+
+def _concept(cc: dict[str, Any], ctx: Ctx) -> None:
+    """A CodeableConcept {coding, text}: the Codings passed by, the text checked (dropped where
+    the patient is unseen, as the generic loop does)."""
+    text = cc.get("text")
+    if type(text) is str:
+        if ctx.unchecked:
+            del cc["text"]
+        else:
+            cc["text"] = clean_text(text, ctx)
+    elif text is not None:
+        walk(cc, ctx)
+
+
+def _period(period: dict[str, Any], ctx: Ctx) -> None:
+    """A Period {start, end}: both dates shifted."""
+    for k in period:
+        _value(period, k, DATE, ctx)
+
+
+def _meta(meta: dict[str, Any], ctx: Ctx) -> None:
+    """Resource.meta: lastUpdated shifted, tags and security labels (Codings) passed by."""
+    for k, v in meta.items():
+        if (k == "tag" or k == "security") and type(v) is list and _codings(v):
+            continue
+        _value(meta, k, DATE if k == "lastUpdated" else PLAIN, ctx)
+
+
+def _value(node: dict[str, Any], k: str, kind: int, ctx: Ctx) -> None:
+    """node[k] under a plain or date key, whatever its JSON type, as the generic loop treats it."""
+    v = node[k]
+    if type(v) is str:
+        node[k] = _plain(v, ctx) if kind == PLAIN else _string(kind, v, ctx)
+    else:
+        _enter(v, kind, ctx)
+
+
+def _enter(v: Any, kind: int, ctx: Ctx) -> None:
+    """A dict or list under a key of `kind` (anything else is left as it is)."""
+    tv = type(v)
+    if tv is dict:
+        if kind == PLAIN:
+            element(v, ctx)
+        else:
+            walk(v, ctx)
+    elif tv is list:
+        walk_list(v, kind, ctx)
+
+
+_CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"})
+
+
+def _codings(items: list[Any]) -> bool:
+    """Whether every item is a Coding (nothing but Coding keys, with a code or a system)."""
+    for c in items:
+        if type(c) is not dict or not c.keys() <= _CODING_KEYS or ("code" not in c and "system" not in c):
+            return False
+    return True
+
+
+def walk_list(items: list[Any], kind: int, ctx: Ctx) -> None:
+    enter = element if kind == PLAIN else walk
+    for i, x in enumerate(items):
+        tx = type(x)
+        if tx is dict:
+            enter(x, ctx)
+        elif tx is str:
+            if kind == PLAIN:
+                if "Patient/" in x or (ctx.shift and len(x) >= 10 and x[4] == "-"):
+                    items[i] = _plain(x, ctx)
+            elif kind == TEXT and ctx.unchecked:
+                items[i] = ""
+            else:
+                items[i] = _string(kind, x, ctx)
+        elif tx is list:
+            walk_list(x, kind, ctx)
+
+
+_PEOPLE = frozenset({"RelatedPerson", "Practitioner", "Person"})
+_PERSON_FIELDS = ("name", "telecom", "photo", "contact")
+
+
+def strip_people(res: dict[str, Any]) -> None:
+    """A contained resource that describes a person loses that person's identity too."""
+    rtype = res.get("resourceType")
+    if rtype in _PEOPLE or rtype == "Patient":
+        for k in (*_PERSON_FIELDS, "address", "extension"):
+            res.pop(k, None)
+        if rtype == "Patient":
+            res.pop("birthDate", None)  # a contained patient's age is not grouped: drop its birth date
+    res.pop("text", None)
+
+
+def _note(n: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(n.get("text"), str):
+        out["text"] = clean_text(n["text"], ctx)
+    if isinstance(n.get("time"), str):
+        out["time"] = shift_fhir(n["time"], ctx.shift) or n["time"] if ctx.shift else n["time"]
+    return out
+
+
+def identifiers(value: Any, ctx: Ctx) -> Any:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for ident in items:
+        if not isinstance(ident, dict):
+            continue
+        ident = {k: v for k, v in ident.items() if k in ("use", "type", "system", "value", "period")}
+        system = str(ident.get("system", ""))
+        raw = str(ident.get("value", ""))
+        if "value" in ident:
+            if system == _DICOM_UID_SYSTEM:
+                uid = raw[8:] if raw.startswith("urn:oid:") else raw
+                ident["value"] = ("urn:oid:" if raw.startswith("urn:oid:") else "") + ctx.secrets.uid(uid)
+            elif _is_accession(ident):
+                ident["value"] = ctx.secrets.pseudonym(raw, "accession", 16).upper()
+            else:
+                ident["value"] = _identifier_pseudonym(ctx.secrets, system, raw)
+        if isinstance(ident.get("type"), dict):
+            ident["type"].pop("text", None)
+        if isinstance(ident.get("period"), dict):
+            walk(ident["period"], ctx)
+        out.append(ident)
+    return out if isinstance(value, list) else (out[0] if out else None)
+
+
+_IDS: dict[tuple[SourceSecrets, str, str], str] = {}
+
+
+def _identifier_pseudonym(secrets: SourceSecrets, system: str, value: str) -> str:
+    key = (secrets, system, value)
+    out = _IDS.get(key)
+    if out is None:
+        out = secrets.pseudonym(value, "identifier:" + system)
+        if len(_IDS) >= _CACHE_ENTRIES:
+            _IDS.clear()
+        _IDS[key] = out
+    return out
+
+
+def _is_accession(ident: dict[str, Any]) -> bool:
+    t = ident.get("type")
+    if not isinstance(t, dict):
+        return False
+    return any(isinstance(c, dict) and c.get("code") == "ACSN" for c in t.get("coding") or [])
