@@ -15,12 +15,14 @@
    (4x: four copies with distinct ids). Goal: flat (4x peak within 1.25x of the 1x peak).
 
 CPU time is user+system of this process (all threads) from getrusage; each figure is the best
-of 3 runs (`--repeat`). Results are printed and written to bench/out/ingest.json.
+of 5 runs (`--repeat`), the measures of one part taking turns round by round
+(`interleaved_best`). Results are printed and written to bench/out/ingest.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import io
 import json
@@ -34,6 +36,7 @@ import tarfile
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -46,19 +49,25 @@ from medhub.ingest.records import DicomItem, HeldForReview
 from medhub.lake.intake import hub_gate, ingest_paths
 from medhub.shared_data import shared_path
 
-REPEAT = 3  # each measure is the best (least CPU) of this many runs: the machine is shared
+REPEAT = 5  # rounds: each measure is the best (least CPU) of this many runs, in turns (shared machine)
 
 
-def best_of(n: int, fn, cleanup=None) -> float:  # noqa: ANN001 - callables taking no argument
-    """The least CPU time of `n` runs of `fn` (noise on a shared machine only ever adds);
-    `cleanup` runs after each, outside the timing (deleting what a run wrote is not its work)."""
-    best = float("inf")
-    for _ in range(n):
-        t = cpu()
-        fn()
-        best = min(best, cpu() - t)
-        if cleanup is not None:
-            cleanup()
+Measure = tuple[Callable[[], None], Callable[[], None] | None]  # a run, and what to do after it
+
+
+def interleaved_best(rounds: int, measures: dict[str, Measure]) -> dict[str, float]:
+    """The least CPU time of each measure over `rounds` rounds, the measures taking turns within
+    each round (noise on a shared machine only ever adds, and a burst of it then hits every
+    measure alike instead of all the runs of one). A measure's cleanup runs after it, outside the
+    timing (deleting what a run wrote is not its work)."""
+    best = dict.fromkeys(measures, float("inf"))
+    for _ in range(rounds):
+        for name, (fn, cleanup) in measures.items():
+            t = cpu()
+            fn()
+            best[name] = min(best[name], cpu() - t)
+            if cleanup is not None:
+                cleanup()
     return best
 
 
@@ -112,15 +121,16 @@ def bench_fhir(root: Path, n: int) -> dict:
         for f in files:
             orjson.loads(f.read_bytes())
 
-    bare = best_of(REPEAT, bare_parse)
-    # The pipeline collects reference cycles less often while it runs (medhub.ingest.pipeline
-    # GC_THRESHOLD); the bare parse under that same setting is shown too, for a strict reading.
-    old_gc = gc.get_threshold()
-    gc.set_threshold(GC_THRESHOLD, old_gc[1], old_gc[2])
-    try:
-        bare_tuned = best_of(REPEAT, bare_parse)
-    finally:
-        gc.set_threshold(*old_gc)
+    def bare_parse_same_gc() -> None:
+        # The pipeline collects reference cycles less often while it runs (medhub.ingest.pipeline
+        # GC_THRESHOLD); the bare parse under that same setting is shown too, for a strict reading.
+        old_gc = gc.get_threshold()
+        gc.set_threshold(GC_THRESHOLD, old_gc[1], old_gc[2])
+        try:
+            bare_parse()
+        finally:
+            gc.set_threshold(*old_gc)
+
     landed = 0
 
     def ingest(gate):  # noqa: ANN001 - a Gate or None (the hub's gate)
@@ -133,8 +143,17 @@ def bench_fhir(root: Path, n: int) -> dict:
 
         return run
 
-    hub = best_of(REPEAT, ingest(None), lambda: clear_hubs(root, "fhir-"))
-    ident = best_of(REPEAT, ingest(lambda item: item), lambda: clear_hubs(root, "fhir-"))
+    clear = functools.partial(clear_hubs, root, "fhir-")
+    t = interleaved_best(
+        REPEAT,
+        {
+            "bare": (bare_parse, None),
+            "bare_tuned": (bare_parse_same_gc, None),
+            "hub": (ingest(None), clear),
+            "ident": (ingest(lambda item: item), clear),
+        },
+    )
+    bare, bare_tuned, hub, ident = t["bare"], t["bare_tuned"], t["hub"], t["ident"]
     bare_rate, hub_rate, id_rate = resources / bare, landed / hub, landed / ident
     return {
         "bundles": len(files),
@@ -225,10 +244,17 @@ def bench_dicom(root: Path, copies: int) -> dict:
         bare_out.mkdir()
 
     clear_bare()
-    bare = best_of(REPEAT, bare_loop, clear_bare)
-    bare_mem = best_of(REPEAT, bare_loop_memory)
-    hub = best_of(REPEAT, ingest(None), lambda: clear_hubs(root, "dicom-"))
-    ident = best_of(REPEAT, ingest(lambda item: item), lambda: clear_hubs(root, "dicom-"))
+    clear = functools.partial(clear_hubs, root, "dicom-")
+    t = interleaved_best(
+        REPEAT,
+        {
+            "bare": (bare_loop, clear_bare),
+            "bare_mem": (bare_loop_memory, None),
+            "hub": (ingest(None), clear),
+            "ident": (ingest(lambda item: item), clear),
+        },
+    )
+    bare, bare_mem, hub, ident = t["bare"], t["bare_mem"], t["hub"], t["ident"]
     return {
         "files": len(files),
         "bytes": sum(f.stat().st_size for f in files),
@@ -316,7 +342,7 @@ def main() -> None:
     ap.add_argument("--bundles", type=int, default=None, help="Synthea bundles (default 250)")
     ap.add_argument("--dicom-copies", type=int, default=None, help="copies of the DICOM set (default 8)")
     ap.add_argument("--skip-memory", action="store_true")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per measure; the best is kept (default 3)")
+    ap.add_argument("--repeat", type=int, default=5, help="rounds; each measure's best is kept (default 5)")
     args = ap.parse_args()
     global REPEAT
     REPEAT = max(1, args.repeat)
