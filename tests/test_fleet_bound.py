@@ -173,16 +173,21 @@ class _AllOnDevice0:
         return None
 
 
+def _loose_and_one_tight(n: int, loose_s: float, t_tight: float, tight_units: float, tight_s: float):
+    """n loose requests of 300 units (target `loose_s`) at 0, then one tight one at `t_tight`."""
+    arrival = np.r_[np.zeros(n), t_tight]
+    units = np.r_[np.full(n, 300.0), tight_units]
+    target = np.r_[np.full(n, loose_s), tight_s]
+    return InferenceWorkload(arrival, np.zeros(n + 1, dtype=int), units, np.full(n + 1, 100), target, "mix")
+
+
 def test_deadline_batching_lets_a_tight_request_ahead_and_holds_the_rest():
     """100 loose requests and one tight one on one RNGD: shared equally, the tight one is late; batched
     deadline-ordered it is protected (the batch shrinks for it), at most max_batch run at once, and the
     bound still holds for both."""
     f = _one_rngd_fleet()
-    n = 100
-    arrival = np.r_[np.zeros(n), 0.5]
-    units = np.r_[np.full(n, 300.0), 200.0]
-    target = np.r_[np.full(n, 120.0), 2.0]
-    wl = InferenceWorkload(arrival, np.zeros(n + 1, dtype=int), units, np.full(n + 1, 100), target, "mix")
+    wl = _loose_and_one_tight(100, 120.0, 0.5, 200.0, 2.0)
+    arrival, target = wl.arrival, wl.target
     shared = simulate_inference(f, wl, _AllOnDevice0(False))
     lat_shared = shared.completion - arrival
     assert lat_shared[-1] > target[-1]
@@ -275,3 +280,80 @@ def test_medhub_spills_what_the_deadline_ordered_devices_cannot_finish_in_time()
     assert "L40S" in kinds and "RNGD" in kinds
     rngd_rate = load_profiles()["RNGD"].throughput["llm"]
     assert 300.0 * kinds.count("RNGD") <= 2 * rngd_rate * 10.0
+
+
+class _SwitchDevice0:
+    """All on device 0, deadline-ordered at first; switched to processor sharing at 1 s and back at 3 s."""
+
+    control_interval_s = 0.5
+    name = "switch"
+
+    def __init__(self):
+        self.running_after_switch = -1
+
+    def start(self, sim) -> None:
+        sim.set_deadline_batching({0})
+
+    def route(self, sim, r):
+        tight = sim.wl.target[r] < 10
+        return 0, sim.work(r, 0) / sim.wl.target[r] * 1.05 if tight else 0.0
+
+    def control(self, sim, now) -> None:
+        if 1.0 <= now < 3.0 and sim.edf_dev[0]:
+            sim.set_discipline(0, False)
+            self.running_after_switch = sim.n[0]
+        elif now >= 3.0:
+            sim.set_discipline(0, True)
+
+
+def test_switching_discipline_mid_run_keeps_every_request_and_the_bound():
+    """A device holding requests back switches to processor sharing (everything it holds runs) and back
+    (max_batch again); every request completes, the tight one in time, and the bound still holds."""
+    f = _one_rngd_fleet()
+    n = 150
+    wl = _loose_and_one_tight(n, 200.0, 0.2, 100.0, 5.0)
+    arrival, target = wl.arrival, wl.target
+    from medhub.fleet.inference_sim import InferenceSim
+
+    pol = _SwitchDevice0()
+    sim = InferenceSim(f, wl, pol)
+    sim.run()
+    assert pol.running_after_switch == n + 1
+    assert np.all(np.isfinite(sim.t_done)) and sim.t_done[-1] - arrival[-1] <= target[-1]
+    assert sim.edf_dev[0] and not sim.held[0]
+    r = simulate_inference(f, wl, _SwitchDevice0())
+    assert energy_lower_bound(f, wl).energy_j <= r.energy_j * (1 + 1e-9)
+
+
+def _hospital_modes(rate_units: float) -> list[bool]:
+    """medhub on a steady resident stream of `rate_units` units/s for 30 s: whether the hospital batched
+    deadline-ordered at each control tick from 15 s to 25 s."""
+    from medhub.fleet.inference_policies import EnergyAware
+    from medhub.fleet.inference_sim import InferenceSim
+
+    f = small_fleet()
+    arrival = np.arange(0.0, 30.0, 0.05)
+    m = len(arrival)
+    units = np.full(m, rate_units * 0.05)
+    wl = InferenceWorkload(arrival, np.zeros(m, dtype=int), units, np.full(m, 100), np.full(m, 30.0), "s")
+    pol = EnergyAware()
+    hosp = [d for d, dev in enumerate(f.devices) if dev.site == f.site_index("hosp")]
+    modes: list[bool] = []
+    control = pol.control
+
+    def spy(sim, now):
+        control(sim, now)
+        if 15.0 <= now <= 25.0:
+            modes.append(all(sim.edf_dev[d] for d in hosp))
+
+    pol.control = spy
+    InferenceSim(f, wl, pol).run()
+    return modes
+
+
+def test_medhub_batches_deadline_ordered_only_while_the_pinned_site_is_near_capacity():
+    """Light resident load (~13% of the two hospital RNGDs): processor sharing there (consolidating onto
+    fewer awake devices); near their saturation (~95%): deadline-ordered batching."""
+    rngd = load_profiles()["RNGD"].throughput["llm"]
+    assert not any(_hospital_modes(0.13 * 2 * rngd))
+    assert all(_hospital_modes(0.95 * 2 * rngd))

@@ -15,7 +15,11 @@
   deadline-ordered (inference_sim: protected requests first, the rest earliest deadline first): a
   request goes to a device whose earliest-deadline-first schedule still holds with it, filling devices
   to a full batch first and then spreading to the least loaded; one that a full batch is too slow for
-  is protected and goes where shrinking the batch loses the least throughput.
+  is protected and goes where shrinking the batch loses the least throughput. That discipline is kept
+  only while the site is near saturation (`edf_load`, measured on the last `mode_window_s` of
+  arrivals, or while a batch holds work back or requests wait for the site); below it the site's
+  devices switch to processor sharing and efficiency-first routing, which packs light load onto fewer
+  awake devices (`InferenceSim.set_discipline` carries what they have admitted over).
 All policies honour data residency (the simulator refuses anything else).
 """
 
@@ -100,8 +104,11 @@ class EnergyAware:
         refresh_s: float = 0.05,
         batch_order: str = "deadline",
         edf_fill: float = 0.95,
+        edf_load: float = 0.85,
+        mode_window_s: float = 10.0,
     ):
         self.refresh_s, self.batch_order, self.edf_fill = refresh_s, batch_order, edf_fill
+        self.edf_load, self.mode_window_s = edf_load, mode_window_s
         self.batch_margin = margin
         self.deadline_sites: set[int] = set()
         self.queue_scan, self.spill_ratio = queue_scan, spill_ratio
@@ -123,12 +130,10 @@ class EnergyAware:
             k: sorted(_allowed_devices(sim, *k), key=lambda d, c=k[1]: (sim.full_j[c][d], d))
             for k in self.keys
         }
-        self.split = {
-            k: (
-                [d for d in devs if sim.site[d] not in self.deadline_sites],
-                [d for d in devs if sim.site[d] in self.deadline_sites],
-            )
-            for k, devs in self.order.items()
+        self._resplit(sim)
+        # the resident load a deadline site is measured against: its most efficient tier's saturation
+        self.site_keys = {
+            s: [(k, self._tier_capacity(sim, k)) for k in self.keys if k[0] == s] for s in self.deadline_sites
         }
         key_of = np.array(
             [
@@ -151,6 +156,49 @@ class EnergyAware:
                 if sim.site_power[s] <= sim.cap[s]:
                     break
                 sim.sleep(d)
+
+    def _resplit(self, sim: InferenceSim) -> None:
+        """Per key: the devices that share themselves, and those batching deadline-ordered now."""
+        self.split = {
+            k: ([d for d in devs if not sim.edf_dev[d]], [d for d in devs if sim.edf_dev[d]])
+            for k, devs in self.order.items()
+        }
+
+    def _tier_capacity(self, sim: InferenceSim, k: tuple[int, int]) -> float:
+        """Saturation throughput (units/s) of key k's most energy-efficient device tier."""
+        devs = self.order[k]
+        if not devs:
+            return 0.0
+        best = sim.full_j[k[1]][devs[0]]
+        return sum(sim.tsat[k[1]][d] for d in devs if sim.full_j[k[1]][d] <= best * 1.01)
+
+    def _site_load(self, sim: InferenceSim, now: float, s: int) -> float:
+        """Resident demand pinned to site s over the last `mode_window_s`, as a fraction of its most
+        efficient tier's saturation throughput (arrivals so far only)."""
+        hi = sim.next_arrival
+        lo = int(np.searchsorted(sim.wl.arrival[:hi], now - self.mode_window_s, side="left"))
+        w = self.mode_window_s
+        return sum((self.cum[k][hi] - self.cum[k][lo]) / w / cap for k, cap in self.site_keys[s] if cap > 0)
+
+    def _choose_disciplines(self, sim: InferenceSim, now: float) -> None:
+        """Deadline-ordered batching at a pinned site only while its resident demand is near its efficient
+        capacity (>= `edf_load`): then holding relaxed work in deadline order keeps every device at a
+        full batch. Below it processor sharing with efficiency-first routing consolidates the load onto
+        fewer awake devices."""
+        if now < self.mode_window_s:  # no full window measured yet: keep deadline ordering
+            return
+        changed = False
+        for s in self.deadline_sites:
+            devs = [d for d in range(len(sim.site)) if sim.site[d] == s]
+            # a batch holding work back, or requests waiting for the site, mean it is still saturated
+            busy = any(sim.held[d] for d in devs) or any(sim.queue_key(r) == s for r in sim.queued())
+            deadline = busy or self._site_load(sim, now, s) >= self.edf_load
+            for d in devs:
+                if sim.edf_dev[d] != deadline:
+                    sim.set_discipline(d, deadline)
+                    changed = True
+        if changed:
+            self._resplit(sim)
 
     def _try(
         self, sim: InferenceSim, r: int, devs: list[int], slack: float, own: bool, allow_draining: bool
@@ -273,6 +321,8 @@ class EnergyAware:
 
     def control(self, sim: InferenceSim, now: float) -> None:
         wl = sim.wl
+        if self.edf_load > 0:  # 0: deadline-ordered batching at pinned sites throughout
+            self._choose_disciplines(sim, now)
         hi = sim.next_arrival
         lo = int(np.searchsorted(wl.arrival[:hi], now - self.window_s, side="left"))
         span = min(self.window_s, max(now, 1e-9))

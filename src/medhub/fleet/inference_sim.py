@@ -265,6 +265,36 @@ class InferenceSim:
         self.edf_dev = [self.site[d] in sites for d in range(len(self.site))]
         self.edf = any(self.edf_dev)
 
+    def set_discipline(self, d: int, deadline: bool) -> None:
+        """Switch d between processor sharing and deadline-ordered batching, carrying what it has
+        admitted over: held requests join the shared pool (protections become recorded needs), or every
+        request goes through `_rebatch` (a recorded need that a full batch is too slow for becomes a
+        protection, as `EnergyAware` admits). Work done so far is kept exactly."""
+        if self.edf_dev[d] == deadline:
+            return
+        self._advance(d)
+        act = self.active_req[d]
+        if deadline:
+            full = self.share[d][min(self.max_batch[d], N_CURVE)]
+            self.prot[d].update({r: -neg for neg, r in self.need[d] if r in act and -neg > full})
+            self.need[d] = []
+            self.edf_dev[d] = self.edf = True
+            self._rebatch(d)
+        else:
+            for r, rem in self.held[d].items():
+                act.add(r)
+                self.fin_v[r] = self.V[d] + rem
+            self.held[d] = {}
+            self.finish[d] = [(self.fin_v[r], r) for r in act]
+            heapq.heapify(self.finish[d])
+            self.n[d] = len(act)
+            self.need[d] = [(-need, r) for r, need in self.prot[d].items() if r in act]
+            heapq.heapify(self.need[d])
+            self.prot[d] = {}
+            self.edf_dev[d] = False
+        self._repower(d)
+        self._reschedule(d)
+
     def load(self, d: int) -> int:
         """Requests admitted to d and not done: running, plus held back by the deadline-ordered batch."""
         return self.n[d] + len(self.held[d])
