@@ -44,8 +44,8 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from medhub.config import load_settings
 from medhub.ingest.records import HeldForReview
 from medhub.privacy.deid.common import Policy, SourceSecrets
-from medhub.privacy.deid.dicom import _cleaned, _matcher, _union, burned_in_risk, deid_dataset
-from medhub.privacy.deid.text import _patterns
+from medhub.privacy.deid.dicom import _matcher, _union, burned_in_risk, deid_dataset
+from medhub.privacy.deid.text import _patterns, cleaned_text
 from medhub.privacy.keys import KeyStore
 from medhub.shared_data import shared_path
 
@@ -554,7 +554,7 @@ def timing(src: Path, timed: set[str], work: Path, repeat: int) -> dict[str, flo
         for r in range(repeat):  # every run starts cold: fresh tools, no cached per-patient state
             _matcher.cache_clear()
             _union.cache_clear()
-            _cleaned.cache_clear()
+            cleaned_text.cache_clear()
             _patterns.cache_clear()
             procs = {name: TOOLS[name](work / f"timing-{r}-{name}".replace(" ", "_")) for name in TOOLS}
             for rel in sorted(timed):

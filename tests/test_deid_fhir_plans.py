@@ -21,6 +21,7 @@ from medhub.ingest.records import FhirItem
 from medhub.privacy.deid import fhir_elements
 from medhub.privacy.deid.common import Policy, source_secrets
 from medhub.privacy.deid.fhir import PatientIndex, deid_resource
+from medhub.privacy.deid.text import cleaned_text
 from medhub.shared_data import shared_path
 from medhub.synth import generate
 
@@ -38,7 +39,7 @@ def _generic_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fhir_elements, "_period", fhir_elements.walk)
     monkeypatch.setitem(fhir_elements.KINDS, "meta", fhir_elements.PLAIN)
     fhir_elements._REFS.clear()
-    fhir_elements._TEXTS.clear()
+    cleaned_text.cache_clear()
 
 
 def _deid_all(settings: Settings, resources: list[dict], policy: Policy) -> list[dict]:

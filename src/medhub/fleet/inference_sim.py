@@ -226,6 +226,10 @@ class InferenceSim:
             self._site_change(self.site[d], (p - self.power[d]) * self.pue[d])
             self.power[d] = p
 
+    def _clock_now(self, d: int) -> float:
+        """d's virtual clock now (device-seconds served so far), without advancing it."""
+        return self.V[d] + self.share[d][min(self.n[d], N_CURVE)] * (self.now - self.t_dev[d])
+
     def _reschedule(self, d: int) -> None:
         self.version[d] += 1
         fh = self.finish[d]
@@ -249,7 +253,7 @@ class InferenceSim:
         time left to its deadline, times `margin`; dropped once past its deadline) and return the
         largest. A request served at least at its need only needs less later, so between refreshes the
         recorded needs stay upper bounds."""
-        v = self.V[d] + self.share[d][min(self.n[d], N_CURVE)] * (self.now - self.t_dev[d])
+        v = self._clock_now(d)
         now, fin, dl, act = self.now, self.fin_v, self._deadline, self.active_req[d]
         fresh = []
         for _, r in self.need[d]:
@@ -301,7 +305,7 @@ class InferenceSim:
 
     def commitments(self, d: int) -> list[tuple[float, float]]:
         """(deadline, remaining device-seconds) of every request admitted to d and not done."""
-        v = self.V[d] + self.share[d][min(self.n[d], N_CURVE)] * (self.now - self.t_dev[d])
+        v = self._clock_now(d)
         dl, fin = self._deadline, self.fin_v
         return [(dl[r], fin[r] - v) for r in self.active_req[d]] + [
             (dl[r], rem) for r, rem in self.held[d].items()

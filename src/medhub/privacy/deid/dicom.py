@@ -43,8 +43,8 @@ from medhub import __version__
 from medhub.ingest.records import HeldForReview
 from medhub.privacy.deid.annex_e import actions_for, method_codes, pattern_action, resolve_compound
 from medhub.privacy.deid.common import Policy, SourceSecrets
-from medhub.privacy.deid.dates import age_years, group_as, shift_da, shift_dt, shift_text_dates
-from medhub.privacy.deid.text import Matcher
+from medhub.privacy.deid.dates import age_years, group_as, shift_da, shift_dt
+from medhub.privacy.deid.text import Matcher, cleaned_text
 
 TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 _STRING_VRS = frozenset(
@@ -263,16 +263,8 @@ def _map(ds: Dataset, tag: int, vr: str, fn, raw: object = None) -> bool:  # noq
     return True
 
 
-@lru_cache(maxsize=65536)
-def _cleaned(matcher: Matcher, shift: int | None, value: str) -> str:
-    """`value` with the patient's identifiers masked and, with a shift, dates in it shifted. Cached:
-    the instances of a series repeat most of their text (codes, descriptions, device names)."""
-    new = matcher.clean(value)
-    return new if shift is None else shift_text_dates(new, shift)
-
-
 def _clean_text(value: str, vr: str, ctx: _Ctx) -> str:
-    new = _cleaned(ctx.matcher, ctx.shift if ctx.policy.shift_dates else None, value)
+    new = cleaned_text(ctx.matcher, ctx.shift if ctx.policy.shift_dates else None, value)
     if new != value:
         ctx.stats["text cleaned"] += 1
         limit = MAX_LEN.get(vr)

@@ -21,8 +21,8 @@ from functools import lru_cache
 from typing import Any
 
 from medhub.privacy.deid.common import Policy, SourceSecrets
-from medhub.privacy.deid.dates import shift_fhir, shift_text_dates
-from medhub.privacy.deid.text import Matcher
+from medhub.privacy.deid.dates import shift_fhir
+from medhub.privacy.deid.text import Matcher, cleaned_text
 
 PATIENT_REF = re.compile(r"(?<![A-Za-z0-9])Patient/([A-Za-z0-9\-.]{1,64})")
 DATE_VALUE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
@@ -82,7 +82,6 @@ class Ctx:
 # --- cached value rewrites ------------------------------------------------------------------------
 
 _REFS: dict[tuple[SourceSecrets, str], str] = {}
-_TEXTS: dict[tuple[Matcher, int, str], str] = {}
 
 
 def patient_refs(value: str, secrets: SourceSecrets) -> str:
@@ -109,16 +108,7 @@ def shifted_date(value: str, shift: int) -> str | None:
 def clean_text(value: str, ctx: Ctx) -> str:
     """Free text with the patient's identifiers and identifier-shaped strings masked, and its dates
     shifted by the patient's shift."""
-    key = (ctx.matcher, ctx.shift, value)
-    out = _TEXTS.get(key)
-    if out is None:
-        out = ctx.matcher.clean(value)
-        if ctx.shift:
-            out = shift_text_dates(out, ctx.shift)
-        if len(_TEXTS) >= _CACHE_ENTRIES:
-            _TEXTS.clear()
-        _TEXTS[key] = out
-    return out
+    return cleaned_text(ctx.matcher, ctx.shift or None, value)
 
 
 # --- what a key means ----------------------------------------------------------------------------

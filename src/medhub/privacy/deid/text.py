@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 # Korean name normalization is shared with the linkage unit (one romanization, one set of folds).
+from medhub.privacy.deid.dates import shift_text_dates
 from medhub.privacy.linkage import normalize as kn
 
 MASK = "***"
@@ -207,3 +208,12 @@ def _mask_romanized(text: str, korean: tuple[tuple[str, str], ...]) -> str:
     for start, end in sorted(set(spans), reverse=True):
         out = out[:start] + MASK + out[end:]
     return out
+
+
+@lru_cache(maxsize=65536)
+def cleaned_text(matcher: Matcher, shift: int | None, value: str) -> str:
+    """`value` with the patient's identifiers masked and, with a shift, dates in it shifted. Cached
+    (FHIR and DICOM alike): a patient's texts recur across resources and across the instances of a
+    series (codes, descriptions, device names)."""
+    new = matcher.clean(value)
+    return new if shift is None else shift_text_dates(new, shift)

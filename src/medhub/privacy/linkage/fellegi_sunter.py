@@ -130,12 +130,22 @@ def _one_apart(
         has_a = a_all.any(axis=1)
         has_b = b_all.any(axis=1)
         both = np.flatnonzero(has_a[li] & has_b[ri] & anchors_eq[anchor] & ~near)
-        for start in range(0, len(both), chunk):
-            idx = both[start : start + chunk]
-            hit = (a_all[li[idx]][:, :, None] == b_all[ri[idx]][:, None, :]).any(axis=(1, 2))
-            near[idx] |= hit
-            far[idx] |= ~hit
+        hit = _slot_hits(a_all, b_all, li[both], ri[both], chunk)
+        near[both] |= hit
+        far[both] |= ~hit
     return near, far & ~near
+
+
+def _slot_hits(
+    a_all: np.ndarray, b_all: np.ndarray, li: np.ndarray, ri: np.ndarray, chunk: int
+) -> np.ndarray:
+    """For each pair (li[i], ri[i]): whether any slot of the left row equals any slot of the right,
+    in chunks of `chunk` pairs (the slot-by-slot comparison is slots^2 wide)."""
+    hit = np.zeros(len(li), dtype=bool)
+    for start in range(0, len(li), chunk):
+        a, b = a_all[li[start : start + chunk]], b_all[ri[start : start + chunk]]
+        hit[start : start + chunk] = (a[:, :, None] == b[:, None, :]).any(axis=(1, 2))
+    return hit
 
 
 def slots_meet(left, right, li: np.ndarray, ri: np.ndarray, cols: list[str], chunk: int = 200_000):
@@ -146,9 +156,7 @@ def slots_meet(left, right, li: np.ndarray, ri: np.ndarray, cols: list[str], chu
     a_all = left[cols].to_numpy()
     b_all = right[cols].to_numpy()
     both = np.flatnonzero(a_all.any(axis=1)[li] & b_all.any(axis=1)[ri])
-    for start in range(0, len(both), chunk):
-        idx = both[start : start + chunk]
-        out[idx] = (a_all[li[idx]][:, :, None] == b_all[ri[idx]][:, None, :]).any(axis=(1, 2))
+    out[both] = _slot_hits(a_all, b_all, li[both], ri[both], chunk)
     return out
 
 
