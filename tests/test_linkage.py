@@ -458,3 +458,56 @@ def test_other_ids_one_swap_apart_agree_as_a_typo_but_korean_rrns_get_no_deletio
     assert (ta[list(RRN_DEL_COLUMNS)].iloc[2] == 0).all()  # the RRN has its own part tokens
     lv = comparison_levels(ta, tb, np.arange(3), np.arange(3))
     assert lv["rrn"].tolist() == [2, 0, 1]  # (the Korean one: its birth date and next 3 digits agree)
+
+
+def test_birth_dates_one_day_apart_meet_through_a_shared_phone_or_address_whatever_the_names() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+    from medhub.privacy.linkage.tokens import DOB_NEXT_ON, DOB_ON
+
+    a = pd.DataFrame(
+        {
+            "family_name": ["김", "이", "박"],
+            "given_name": ["민준", "서연", "지호"],
+            "birth_date": ["1990-03-09", "1971-12-31", "1985-06-20"],
+            "phone": ["010-1111-2222", "010-5555-6666", "010-7777-8888"],
+            "address": ["서울특별시 중구 세종대로 110", "부산광역시 중구 중앙대로 120", "대전광역시 서구 둔산로 100"],
+            "sex": ["M", "F", "M"],
+        }
+    )
+    # the given name mistyped, and the birth date one day on: through the phone (another address),
+    # through the address (another phone, across a year's end), and a date three days apart
+    b = a.assign(
+        given_name=["민존", "서현", "지후"],
+        birth_date=["1990-03-10", "1972-01-01", "1985-06-23"],
+        phone=["010-1111-2222", "010-9999-0000", "010-7777-8888"],
+        address=["광주광역시 서구 내방로 111", "부산광역시 중구 중앙대로 120", "대전광역시 서구 둔산로 100"],
+    )
+    ta, tb = tokenize(a, KEY), tokenize(b, KEY)
+    lv = comparison_levels(ta, tb, np.arange(3), np.arange(3))
+    assert lv["dob"].tolist() == [1, 1, 0]
+    # the crosswise tokens exist only bound to their anchor: no bare "next day" to chain dates with
+    assert all(s.startswith("dob_next+") for s in DOB_NEXT_ON) and "dob_next" not in TOKEN_NAMES
+    c = b.assign(phone=["010-4444-3333"] * 3, address=["제주특별자치도 제주시 문연로 6"] * 3)
+    tc = tokenize(c, KEY)
+    assert not set(ta[DOB_ON[0]]) & set(tc[list(DOB_NEXT_ON)].to_numpy().ravel())
+    assert comparison_levels(ta, tc, np.arange(3), np.arange(3))["dob"].tolist() == [0, 0, 0]
+
+
+def test_the_full_name_on_the_street_says_both_names_agree() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+
+    a = pd.DataFrame(
+        {
+            "given_name_roman": ["samantha"],
+            "family_name_roman": ["ryan"],
+            "birth_date": ["19100210"],
+            "address": ["12 forsythe street winthrop"],
+            "postcode": ["2107"],
+        }
+    )
+    b = a.assign(birth_date=["19100120"], address=["16 forsythe street winthrop"], postcode=["4800"])
+    lv = comparison_levels(tokenize(a, KEY), tokenize(b, KEY), np.array([0]), np.array([0]))
+    assert lv["residence"][0] == 2 and lv["surname"][0] == 2 and lv["given"][0] == 3
+    other = tokenize(b.assign(given_name_roman=["sarah"]), KEY)
+    lv = comparison_levels(tokenize(a, KEY), other, np.array([0]), np.array([0]))
+    assert lv["surname"][0] == -1 and lv["given"][0] == -1  # (no shared anchor: names unknown)

@@ -25,6 +25,8 @@ from medhub.privacy.linkage.tokens import (
     DEL_ANCHORS,
     DEL_NAMES,
     DEL_WITH_OTHER_NAME,
+    DOB_NEXT_ON,
+    DOB_ON,
     GIVEN_NEAR_FIELDS,
     GIVEN_POSTCODE,
     HOUSE_POSTCODE,
@@ -104,10 +106,13 @@ def _cross_eq(left, right, lname: str, rname: str, li, ri) -> np.ndarray:
 
 
 def _one_day_apart(left, right, li, ri) -> np.ndarray:
-    """Same full name, birth dates one day apart (crosswise name+dob / name+dob_next tokens)."""
-    return _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri) | _cross_eq(
-        left, right, NAME_DOB_NEXT, NAME_DOB, li, ri
-    )
+    """Birth dates one day apart with the same full name, phone or address (crosswise dob / dob_next
+    tokens on that anchor)."""
+    out = np.zeros(len(li), dtype=bool)
+    for on, nxt in ((NAME_DOB, NAME_DOB_NEXT), *zip(DOB_ON, DOB_NEXT_ON, strict=True)):
+        if on in left.columns:
+            out |= _cross_eq(left, right, on, nxt, li, ri) | _cross_eq(left, right, nxt, on, li, ri)
+    return out
 
 
 def _one_apart(
@@ -200,7 +205,8 @@ def comparison_levels(
     hp_eq, hp_present = _eq(left, right, HOUSE_POSTCODE, li, ri)
     pc_agree |= hp_eq
     st_agree, st_dis = _bound(left, right, li, ri, "street", anchors_eq)
-    st_agree |= _eq(left, right, NAME_STREET, li, ri)[0]
+    ns_eq = _eq(left, right, NAME_STREET, li, ri)[0]  # the full name and the street
+    st_agree |= ns_eq
     out["residence"] = np.select(
         [ad_eq, hp_eq, st_agree, pc_agree, ad_present | pc_dis | hp_present | st_dis],
         [4, 3, 2, 1, 0],
@@ -214,7 +220,7 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
-    s_agree |= np_eq | swapped | crosswise | given_typo
+    s_agree |= np_eq | ns_eq | swapped | crosswise | given_typo
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq)
     # Latin names written the other way round (one of them perhaps mistyped): the crosswise
     # comparison counts as "one letter apart" at best, for the field of the left record's name
@@ -225,7 +231,7 @@ def comparison_levels(
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
-    g_agree |= np_eq | swapped | crosswise | surname_typo | gp_eq
+    g_agree |= np_eq | ns_eq | swapped | crosswise | surname_typo | gp_eq
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
     g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq)
     for f in GIVEN_NEAR_FIELDS:  # Hangul: one syllable slipped, or two transposed

@@ -52,7 +52,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
     "yob": 5.5,  # largest birth cohorts ~2%
     "dob": 13.5,  # ~1 in 11,000
     "dob_swap": 12.5,  # year and unordered (month, day)
-    "dob_next": 13.5,  # the day after the birth date (only ever with the full name)
+    "dob_next": 13.5,  # the day after the birth date (only ever with the full name, phone or address)
     "phone": 20.0,
     "address": 14.0,  # road address with building number
     "street": 7.0,  # the address without its building number (a road and district; busy roads hold ~0.5%)
@@ -88,6 +88,13 @@ GIVEN_POSTCODE = "given+postcode"  # the given name with the postcode (the surna
 # "dob_next": chaining dob -> dob_next tokens would let the unit put all birth dates in order.
 NAME_DOB = "surname+given+dob"
 NAME_DOB_NEXT = "surname+given+dob_next"
+# The birth date and the day after it, bound to the phone and to the address: two records that share
+# one of those and were born one day apart meet crosswise, whatever their names (a mistyped given
+# name and a slipped birth date at once). Bound to an anchor, the crosswise tokens never order dates
+# beyond the records that share that anchor.
+DOB_NEXT_ANCHORS = ("phone", "address")
+DOB_ON = tuple(f"dob+{a}" for a in DOB_NEXT_ANCHORS)
+DOB_NEXT_ON = tuple(f"dob_next+{a}" for a in DOB_NEXT_ANCHORS)
 NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
@@ -151,6 +158,9 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs.append(TokenSpec(NAME_STREET, ("surname", "given", "street")))
     specs.append(TokenSpec(NAME_DOB, ("surname", "given", "dob")))
     specs.append(TokenSpec(NAME_DOB_NEXT, ("surname", "given", "dob_next"), domain=NAME_DOB))
+    for a, on, nxt in zip(DOB_NEXT_ANCHORS, DOB_ON, DOB_NEXT_ON, strict=True):
+        specs.append(TokenSpec(on, ("dob", a)))
+        specs.append(TokenSpec(nxt, ("dob_next", a), domain=on))
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
