@@ -515,3 +515,92 @@ def test_the_full_name_on_the_street_says_both_names_agree() -> None:
     other = tokenize(b.assign(given_name_roman=["sarah"]), KEY)
     lv = comparison_levels(tokenize(a, KEY), other, np.array([0]), np.array([0]))
     assert lv["surname"][0] == -1 and lv["given"][0] == -1  # (no shared anchor: names unknown)
+
+
+def test_street_is_the_whole_address_when_it_has_no_building_number() -> None:
+    assert nz.street("12 eggleston crescent granville") == nz.street("eggleston crescent granville")
+    assert nz.street("eggleston crescent granville") == "egglestoncrescentgranville"
+    assert nz.street(None) == "" and nz.street("") == ""
+
+
+def test_full_name_in_either_order_meets_through_the_building_number_or_postcode() -> None:
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+    from medhub.privacy.linkage.unit import candidate_pairs
+
+    a = pd.DataFrame(
+        {
+            "given_name_roman": ["luke", "alisa"],
+            "family_name_roman": ["gazzola", "kalinowski"],
+            "birth_date": ["19420929", "19991012"],
+            "address": ["10 newman morris circuit lakemba", "99 morrison street lavington"],
+            "postcode": ["3046", "4870"],
+        }
+    )
+    # names swapped, birth date, street and postcode mistyped; and the same name, only the number kept
+    b = pd.DataFrame(
+        {
+            "given_name_roman": ["gazzola", "alisa"],
+            "family_name_roman": ["luke", "kalinowski"],
+            "birth_date": ["19590318", ""],
+            "address": ["10 newman morr is circuit lakebma", "99 lavington"],
+            "postcode": ["3036", "4878"],
+        }
+    )
+    ta, tb = tokenize(a, KEY), tokenize(b, KEY)
+    li, ri = candidate_pairs(ta, tb)
+    assert sorted(zip(li.tolist(), ri.tolist(), strict=True)) == [(0, 0), (1, 1)]
+    lv = comparison_levels(ta, tb, np.arange(2), np.arange(2))
+    assert lv["surname"].tolist() == [2, 2] and lv["given"].tolist() == [3, 3]
+    assert lv["residence"].tolist() == [5, 5]  # the same building number only
+
+
+def test_street_and_postcode_is_an_anchor_for_both_names_and_blocks_only_where_rare(monkeypatch) -> None:
+    from medhub.privacy.linkage import unit
+    from medhub.privacy.linkage.fellegi_sunter import comparison_levels
+    from medhub.privacy.linkage.tokens import STREET_POSTCODE
+    from medhub.privacy.linkage.unit import BLOCK_CAPS, candidate_pairs
+
+    a = pd.DataFrame(
+        {
+            "given_name_roman": ["kynan"],
+            "family_name_roman": ["dooley"],
+            "birth_date": ["19310924"],
+            "address": ["92 mcintyre street woollahra"],
+            "postcode": ["6021"],
+        }
+    )
+    b = a.assign(given_name_roman=["jake"], birth_date=["19319924"], address=["14 mcintyre street woollahra"])
+    ta, tb = tokenize(a, KEY), tokenize(b, KEY)
+    li, ri = candidate_pairs(ta, tb)
+    assert (li.tolist(), ri.tolist()) == ([0], [0])
+    lv = comparison_levels(ta, tb, li, ri)
+    assert lv["residence"][0] == 2 and lv["surname"][0] == 2 and lv["given"][0] == 0
+    # a street shared by many pairs is not used to block
+    n = int(np.sqrt(BLOCK_CAPS[STREET_POSTCODE])) + 1
+    many_a = pd.concat([a] * n, ignore_index=True).assign(given_name_roman=[f"a{i}" for i in range(n)])
+    many_b = pd.concat([b] * n, ignore_index=True).assign(given_name_roman=[f"b{i}" for i in range(n)])
+    tma, tmb = tokenize(many_a, KEY), tokenize(many_b, KEY)
+    assert len(candidate_pairs(tma, tmb)[0]) == 0
+    monkeypatch.setattr(unit, "BLOCK_CAPS", {})
+    assert len(candidate_pairs(tma, tmb)[0]) == n * n  # (they meet through the street alone)
+
+
+def test_u_of_the_building_number_and_postcode_level_leaves_out_the_matches_found_by_the_rest() -> None:
+    rng = random.Random(5)
+    names = ["".join(rng.choice("abcdefghiklmnoprstuvw") for _ in range(7)) for _ in range(400)]
+    n = 200
+    a_ = range(n)
+    a = pd.DataFrame(
+        {
+            "given_name_roman": names[:n],
+            "family_name_roman": names[n:],
+            "birth_date": [f"19{rng.randint(20, 99)}0{rng.randint(1, 9)}{rng.randint(10, 28)}" for _ in a_],
+            "address": [f"{i + 1} {names[i][:5]} street" for i in range(n)],
+            "postcode": [str(2000 + i) for i in range(n)],
+        }
+    )
+    b = a.assign(address=[f"{i + 1} {names[i][:5]}x street" for i in range(n)])  # a typo in each street
+    res = link_tables(tokenize(a, KEY), tokenize(b, KEY))
+    assert len(res.pairs) == n
+    hp_only_rate = n / (n * n)  # every pair sharing number and postcode (not the address) is a match
+    assert res.model.u["residence"][3] < 0.05 * hp_only_rate

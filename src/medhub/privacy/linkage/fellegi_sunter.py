@@ -34,8 +34,11 @@ from medhub.privacy.linkage.tokens import (
     NAME_DOB_NEXT,
     NAME_POSTCODE,
     NAME_STREET,
+    NAMES_HOUSE,
+    NAMES_POSTCODE,
     NAMES_UNORDERED,
     RRN_DEL_COLUMNS,
+    STREET_POSTCODE,
     del_columns,
 )
 
@@ -47,8 +50,8 @@ FIELDS: dict[str, int] = {
     "dob": 3,  # 2 exact, 1 day and month swapped or (same full name) one day apart, 0 differs
     "phone": 2,
     # 4 same address, 3 same building number and postcode, 2 same street (another building), 1 same
-    # postcode, 0 differs
-    "residence": 5,
+    # postcode, 5 same building number only (another street and postcode), 0 differs
+    "residence": 6,
     "surname": 3,  # 2 same, 1 one letter apart (Latin-only names), 0 differs
     # 3 same, 2 one slip apart (a Latin letter; a Hangul syllable's vowel or final, or two syllables
     # transposed), 1 same consonant skeleton only, 0 differs
@@ -62,7 +65,7 @@ INITIAL_M = {
     "rrn": [0.02, 0.04, 0.04, 0.9],
     "dob": [0.05, 0.05, 0.9],
     "phone": [0.15, 0.85],
-    "residence": [0.1, 0.03, 0.02, 0.05, 0.8],
+    "residence": [0.1, 0.03, 0.02, 0.05, 0.8, 0.02],
     "surname": [0.02, 0.03, 0.95],
     "given": [0.05, 0.05, 0.05, 0.85],
     "sex": [0.02, 0.98],
@@ -71,11 +74,15 @@ INITIAL_U = {
     "rrn": [0.98, 0.01, 0.009, 0.001],
     "dob": [0.9, 0.05, 0.05],
     "phone": [0.99, 0.01],
-    "residence": [0.9, 0.08, 0.01, 0.005, 0.005],
+    "residence": [0.88, 0.08, 0.01, 0.005, 0.005, 0.02],
     "surname": [0.9, 0.02, 0.08],
     "given": [0.9, 0.06, 0.01, 0.03],
     "sex": [0.5, 0.5],
 }
+
+
+# anchors that bound fields are tokenized with ("surname+house+postcode", ...)
+FIELD_ANCHORS = (*BINDING_ANCHORS, HOUSE_POSTCODE, STREET_POSTCODE)
 
 
 def _eq(left: pd.DataFrame, right: pd.DataFrame, name: str, li: np.ndarray, ri: np.ndarray):
@@ -90,7 +97,7 @@ def _bound(left, right, li, ri, fld: str, anchors_eq: dict[str, np.ndarray]) -> 
     n = len(li)
     agree = np.zeros(n, dtype=bool)
     disagree = np.zeros(n, dtype=bool)
-    for a in (*BINDING_ANCHORS, HOUSE_POSTCODE):
+    for a in FIELD_ANCHORS:
         name = f"{fld}+{a}"
         if name not in left.columns:
             continue
@@ -169,7 +176,7 @@ def comparison_levels(
     left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Agreement level per field (int8 arrays, -1 = unknown) for the pairs (left[li], right[ri])."""
-    anchors_eq = {a: _eq(left, right, a, li, ri)[0] for a in (*BINDING_ANCHORS, HOUSE_POSTCODE)}
+    anchors_eq = {a: _eq(left, right, a, li, ri)[0] for a in FIELD_ANCHORS}
     out: dict[str, np.ndarray] = {}
 
     rrn_eq, rrn_present = _eq(left, right, "rrn", li, ri)
@@ -206,10 +213,18 @@ def comparison_levels(
     pc_agree |= hp_eq
     st_agree, st_dis = _bound(left, right, li, ri, "street", anchors_eq)
     ns_eq = _eq(left, right, NAME_STREET, li, ri)[0]  # the full name and the street
-    st_agree |= ns_eq
+    sp_eq = _eq(left, right, STREET_POSTCODE, li, ri)[0]
+    st_agree |= ns_eq | sp_eq
+    # both names (in either order) with the building number or the postcode
+    names_eq = _eq(left, right, NAMES_HOUSE, li, ri)[0]  # (the building number too: level 5 below)
+    npu_eq = _eq(left, right, NAMES_POSTCODE, li, ri)[0]
+    names_eq |= npu_eq
+    pc_agree |= npu_eq
+    ho_agree, ho_dis = _bound(left, right, li, ri, "house", anchors_eq)
+    ho_agree |= _eq(left, right, NAMES_HOUSE, li, ri)[0]
     out["residence"] = np.select(
-        [ad_eq, hp_eq, st_agree, pc_agree, ad_present | pc_dis | hp_present | st_dis],
-        [4, 3, 2, 1, 0],
+        [ad_eq, hp_eq, st_agree, pc_agree, ho_agree, ad_present | pc_dis | hp_present | st_dis | ho_dis],
+        [4, 3, 2, 1, 5, 0],
         default=-1,
     ).astype(np.int8)
 
@@ -220,7 +235,7 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
-    s_agree |= np_eq | ns_eq | swapped | crosswise | given_typo
+    s_agree |= np_eq | ns_eq | names_eq | swapped | crosswise | given_typo
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq)
     # Latin names written the other way round (one of them perhaps mistyped): the crosswise
     # comparison counts as "one letter apart" at best, for the field of the left record's name
@@ -231,7 +246,7 @@ def comparison_levels(
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
-    g_agree |= np_eq | ns_eq | swapped | crosswise | surname_typo | gp_eq
+    g_agree |= np_eq | ns_eq | names_eq | swapped | crosswise | surname_typo | gp_eq
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
     g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq)
     for f in GIVEN_NEAR_FIELDS:  # Hangul: one syllable slipped, or two transposed
@@ -406,14 +421,31 @@ def estimate_u(
     res[4] = max(a, tiny)
     hp_agree, hp_total = pairs_agreeing(HOUSE_POSTCODE)
     both_agree = pairs_agreeing(HOUSE_POSTCODE, "address")[0]
-    # (matches are not taken out here: pairs of neighbours make this level, and a fitted m that
-    # absorbed some of them would otherwise drive u to zero and feed on itself)
     hp_only = max(hp_agree - both_agree, 0.0)
+    if model is not None:
+        # Take out the matches among them by their posterior from the *other* fields (taking out
+        # lambda x n_pairs x m would let a fitted m that absorbed pairs of neighbours drive u to zero
+        # and feed on itself; without the residence term the posterior cannot feed on it).
+        here = levels["residence"] == 3
+        others = {f: lv[here] for f, lv in levels.items() if f != "residence"}
+        post = _posterior(model, others)
+        hp_only = max(hp_only - float(post.sum()), 0.0)
     res[3] = max(hp_only / max(hp_total - n_match, 1.0), tiny) if hp_total else tiny
-    res[1:3] = np.maximum(res[1:3], tiny)
+    res[[1, 2, 5]] = np.maximum(res[[1, 2, 5]], tiny)
     res[0] = max(1 - res[1:].sum(), tiny)
     u["residence"] = res / res.sum()
     return u
+
+
+def _posterior(model: FSModel, levels: dict[str, np.ndarray]) -> np.ndarray:
+    """Match probability from the fields in `levels` only (the others left out)."""
+    n = len(next(iter(levels.values()))) if levels else 0
+    w = np.full(n, np.log2(model.lam) - np.log2(1 - model.lam))
+    for f, lv in levels.items():
+        table = np.log2(model.m[f]) - np.log2(model.u[f])
+        known = lv >= 0
+        w[known] += table[lv[known]]
+    return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
 
 
 # Fields other than the birth date, for the EM over pairs born the same day.

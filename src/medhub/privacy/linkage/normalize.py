@@ -270,12 +270,12 @@ def house_number(value: object) -> str:
 
 
 def street(value: object) -> str:
-    """The address without its first building number ("" if it has none, or nothing else)."""
+    """The address without its first building number (the whole address if it has none), or ""."""
     if value is None:
         return ""
     s = unicodedata.normalize("NFC", str(value))
     m = _HOUSE.search(s)
-    return text(s[: m.start()] + " " + s[m.end() :]) if m else ""
+    return text(s[: m.start()] + " " + s[m.end() :]) if m else text(s)
 
 
 def birth_date(value: object) -> str:

@@ -68,7 +68,7 @@ FIELD_MIN_ENTROPY: dict[str, float] = {
 
 # Anchors: fields of high entropy alone. Bound fields: low-entropy ones, only ever tokenized with an anchor.
 ANCHORS = ("dob", "dob_swap", "phone", "address")
-BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode", "street")
+BOUND_FIELDS = ("surname", "given", "given_skel", "sex", "postcode", "street", "house")
 # Keys a Hangul given name shares with its one-slip variants (see normalize.given_near_keys), bound to
 # the birth date and the address: a mistyped given name is "close" rather than "different".
 GIVEN_NEAR_FIELDS = ("given_near1", "given_near2", "given_sorted")
@@ -97,6 +97,14 @@ DOB_ON = tuple(f"dob+{a}" for a in DOB_NEXT_ANCHORS)
 DOB_NEXT_ON = tuple(f"dob_next+{a}" for a in DOB_NEXT_ANCHORS)
 NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
+# The street (the address without its building number) and the postcode: another building of the same
+# street, an anchor of its own (15 bits) with both names bound to it.
+STREET_POSTCODE = "street+postcode"
+# Both names in either order with the building number, and with the postcode: the full name where the
+# birth date, the street and one of number or postcode were mistyped (Splink-style "same full name"
+# blocking, bound so that no token carries the bare full name).
+NAMES_HOUSE = "names_unordered+house"
+NAMES_POSTCODE = "names_unordered+postcode"
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
 # to an anchor, so that names one typo apart agree: DEL_SLOTS tokens per name and anchor, padded with
 # random values (and shuffled) so that neither the count nor the order gives the length away. The
@@ -151,7 +159,7 @@ def _specs() -> tuple[TokenSpec, ...]:
         TokenSpec(f"{f}+{a}", (f, a))
         for a in BINDING_ANCHORS
         for f in BOUND_FIELDS
-        if not (f in ("postcode", "street") and a == "address")
+        if not (f in ("postcode", "street", "house") and a == "address")
     ]
     specs += [TokenSpec(f"{f}+{a}", (f, a)) for a in GIVEN_NEAR_ANCHORS for f in GIVEN_NEAR_FIELDS]
     specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
@@ -164,6 +172,10 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs.append(TokenSpec(NAMES_UNORDERED, ("names_unordered", "dob_swap")))
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
+    specs.append(TokenSpec(STREET_POSTCODE, ("street", "postcode")))
+    specs += [TokenSpec(f"{f}+{STREET_POSTCODE}", (f, "street", "postcode")) for f in ("surname", "given")]
+    specs.append(TokenSpec(NAMES_HOUSE, ("names_unordered", "house")))
+    specs.append(TokenSpec(NAMES_POSTCODE, ("names_unordered", "postcode")))
     specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n in DEL_NAMES for a, f in DEL_ANCHORS.items()]
     specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n, (a, f) in DEL_WITH_OTHER_NAME.items()]
     specs.append(TokenSpec(GIVEN_POSTCODE, ("given", "postcode")))

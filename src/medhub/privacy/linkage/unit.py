@@ -39,8 +39,10 @@ from medhub.privacy.linkage.tokens import (
     HOUSE_POSTCODE,
     NAME_DOB,
     NAME_DOB_NEXT,
-    NAME_POSTCODE,
+    NAMES_HOUSE,
+    NAMES_POSTCODE,
     RRN_DEL_COLUMNS,
+    STREET_POSTCODE,
     TOKEN_NAMES,
     del_columns,
 )
@@ -55,9 +57,11 @@ BLOCKING_TOKENS = (
     "phone",
     "dob_swap",
     "address",
-    NAME_POSTCODE,
     HOUSE_POSTCODE,
     GIVEN_POSTCODE,
+    NAMES_HOUSE,
+    NAMES_POSTCODE,
+    STREET_POSTCODE,
 )
 CROSS_BLOCKING = ((NAME_DOB, NAME_DOB_NEXT), (NAME_DOB_NEXT, NAME_DOB))
 # groups of slot columns (shuffled, padded): two records meet when any slot of one equals any of the other
@@ -66,6 +70,9 @@ SLOT_BLOCKING = (
     RRN_DEL_COLUMNS,
 )
 MAX_BLOCK_PAIRS = 5_000  # a token value shared by more pairs than this is not used to block
+# Tokens that name a whole street or more: they block only where few pairs share them (a short street,
+# a small place), where they are anchors enough; a busy street would bring pairs by the million.
+BLOCK_CAPS = {STREET_POSTCODE: 25}
 
 
 class LinkageError(ValueError):
@@ -90,7 +97,7 @@ def candidate_pairs(
     block_on: Iterable[str | tuple[str, ...]] = BLOCKING_TOKENS + CROSS_BLOCKING + SLOT_BLOCKING,
     max_block_pairs: int = MAX_BLOCK_PAIRS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row-index pairs that share at least one blocking token (huge blocks skipped).
+    """Row-index pairs that share at least one blocking token (huge blocks skipped; see BLOCK_CAPS).
 
     A blocking entry is a token name, a (left token, right token) pair compared crosswise, or a
     group of more than two slot columns (any slot of the left record equal to any of the right).
@@ -111,7 +118,9 @@ def candidate_pairs(
         lc = lf["k"].value_counts(sort=False)
         rc = rf["k"].value_counts(sort=False)
         sizes = lc.mul(rc, fill_value=0)
-        big = sizes.index[sizes > max_block_pairs]
+        cap = min(BLOCK_CAPS.get(entry, max_block_pairs), max_block_pairs) if isinstance(entry, str) else None
+        cap = max_block_pairs if cap is None else cap
+        big = sizes.index[sizes > cap]
         if len(big):
             lf = lf[~lf["k"].isin(big)]
             rf = rf[~rf["k"].isin(big)]
