@@ -512,6 +512,9 @@ def test_the_full_name_on_the_street_says_both_names_agree() -> None:
     b = a.assign(birth_date=["19100120"], address=["16 forsythe street winthrop"], postcode=["4800"])
     lv = comparison_levels(tokenize(a, KEY), tokenize(b, KEY), np.array([0]), np.array([0]))
     assert lv["residence"][0] == 2 and lv["surname"][0] == 2 and lv["given"][0] == 3
+    swapped = tokenize(b.assign(given_name_roman=["ryan"], family_name_roman=["samantha"]), KEY)
+    lv = comparison_levels(tokenize(a, KEY), swapped, np.array([0]), np.array([0]))
+    assert lv["residence"][0] == 2 and lv["surname"][0] == 2 and lv["given"][0] == 3
     other = tokenize(b.assign(given_name_roman=["sarah"]), KEY)
     lv = comparison_levels(tokenize(a, KEY), other, np.array([0]), np.array([0]))
     assert lv["surname"][0] == -1 and lv["given"][0] == -1  # (no shared anchor: names unknown)
@@ -554,7 +557,7 @@ def test_full_name_in_either_order_meets_through_the_building_number_or_postcode
     assert lv["residence"].tolist() == [5, 5]  # the same building number only
 
 
-def test_street_and_postcode_is_an_anchor_for_both_names_and_blocks_only_where_rare(monkeypatch) -> None:
+def test_street_and_postcode_anchors_names_one_typo_apart_and_blocks_only_where_rare(monkeypatch) -> None:
     from medhub.privacy.linkage import unit
     from medhub.privacy.linkage.fellegi_sunter import comparison_levels
     from medhub.privacy.linkage.tokens import STREET_POSTCODE
@@ -569,12 +572,21 @@ def test_street_and_postcode_is_an_anchor_for_both_names_and_blocks_only_where_r
             "postcode": ["6021"],
         }
     )
-    b = a.assign(given_name_roman=["jake"], birth_date=["19319924"], address=["14 mcintyre street woollahra"])
+    # both names one typo apart, the birth date mistyped, another building of the same street
+    b = a.assign(
+        given_name_roman=["kynzn"],
+        family_name_roman=["doolqey"],
+        birth_date=["19319924"],
+        address=["14 mcintyre street woollahra"],
+    )
     ta, tb = tokenize(a, KEY), tokenize(b, KEY)
     li, ri = candidate_pairs(ta, tb)
     assert (li.tolist(), ri.tolist()) == ([0], [0])
     lv = comparison_levels(ta, tb, li, ri)
-    assert lv["residence"][0] == 2 and lv["surname"][0] == 2 and lv["given"][0] == 0
+    assert lv["residence"][0] == 2 and lv["surname"][0] == 1 and lv["given"][0] == 2
+    other = tokenize(b.assign(given_name_roman=["jake"], family_name_roman=["smith"]), KEY)
+    lv = comparison_levels(ta, other, li, ri)
+    assert lv["surname"][0] == 0 and lv["given"][0] == 0
     # a street shared by many pairs is not used to block
     n = int(np.sqrt(BLOCK_CAPS[STREET_POSTCODE])) + 1
     many_a = pd.concat([a] * n, ignore_index=True).assign(given_name_roman=[f"a{i}" for i in range(n)])

@@ -32,7 +32,6 @@ from medhub.privacy.linkage.tokens import (
     HOUSE_POSTCODE,
     NAME_DOB,
     NAME_DOB_NEXT,
-    NAME_POSTCODE,
     NAME_STREET,
     NAMES_HOUSE,
     NAMES_POSTCODE,
@@ -200,7 +199,7 @@ def comparison_levels(
     ph_eq, ph_present = _eq(left, right, "phone", li, ri)
     out["phone"] = np.where(ph_eq, 1, np.where(ph_present, 0, -1)).astype(np.int8)
 
-    np_eq = _eq(left, right, NAME_POSTCODE, li, ri)[0]
+    np_eq = _eq(left, right, NAMES_POSTCODE, li, ri)[0]  # both names (in either order) and the postcode
     # one name exact and the other at most one letter apart, same postcode (Latin-only names)
     s_with_given, g_with_surname = DEL_WITH_OTHER_NAME["surname_del"][0], DEL_WITH_OTHER_NAME["given_del"][0]
     surname_typo = slots_meet(left, right, li, ri, del_columns("surname_del", s_with_given))  # given exact
@@ -212,16 +211,13 @@ def comparison_levels(
     hp_eq, hp_present = _eq(left, right, HOUSE_POSTCODE, li, ri)
     pc_agree |= hp_eq
     st_agree, st_dis = _bound(left, right, li, ri, "street", anchors_eq)
-    ns_eq = _eq(left, right, NAME_STREET, li, ri)[0]  # the full name and the street
+    ns_eq = _eq(left, right, NAME_STREET, li, ri)[0]  # both names (in either order) and the street
     sp_eq = _eq(left, right, STREET_POSTCODE, li, ri)[0]
     st_agree |= ns_eq | sp_eq
-    # both names (in either order) with the building number or the postcode
-    names_eq = _eq(left, right, NAMES_HOUSE, li, ri)[0]  # (the building number too: level 5 below)
-    npu_eq = _eq(left, right, NAMES_POSTCODE, li, ri)[0]
-    names_eq |= npu_eq
-    pc_agree |= npu_eq
+    nh_eq = _eq(left, right, NAMES_HOUSE, li, ri)[0]  # both names and the building number
+    names_eq = np_eq | ns_eq | nh_eq
     ho_agree, ho_dis = _bound(left, right, li, ri, "house", anchors_eq)
-    ho_agree |= _eq(left, right, NAMES_HOUSE, li, ri)[0]
+    ho_agree |= nh_eq
     out["residence"] = np.select(
         [ad_eq, hp_eq, st_agree, pc_agree, ho_agree, ad_present | pc_dis | hp_present | st_dis | ho_dis],
         [4, 3, 2, 1, 5, 0],
@@ -235,7 +231,7 @@ def comparison_levels(
         | _cross_eq(left, right, NAME_DOB, NAME_DOB_NEXT, li, ri)
         | _cross_eq(left, right, NAME_DOB_NEXT, NAME_DOB, li, ri)
     )
-    s_agree |= np_eq | ns_eq | names_eq | swapped | crosswise | given_typo
+    s_agree |= names_eq | swapped | crosswise | given_typo
     s_near, s_far = _one_apart(left, right, li, ri, "surname_del", anchors_eq)
     # Latin names written the other way round (one of them perhaps mistyped): the crosswise
     # comparison counts as "one letter apart" at best, for the field of the left record's name
@@ -246,7 +242,7 @@ def comparison_levels(
     out["surname"] = np.select([s_agree, s_near, s_dis | s_far], [2, 1, 0], default=-1).astype(np.int8)
 
     g_agree, g_dis = _bound(left, right, li, ri, "given", anchors_eq)
-    g_agree |= np_eq | ns_eq | names_eq | swapped | crosswise | surname_typo | gp_eq
+    g_agree |= names_eq | swapped | crosswise | surname_typo | gp_eq
     k_agree, k_dis = _bound(left, right, li, ri, "given_skel", anchors_eq)
     g_near, g_far = _one_apart(left, right, li, ri, "given_del", anchors_eq)
     for f in GIVEN_NEAR_FIELDS:  # Hangul: one syllable slipped, or two transposed

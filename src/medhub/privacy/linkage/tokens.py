@@ -78,10 +78,9 @@ BINDING_ANCHORS = ("dob_swap", "phone", "address")
 # The RRN, and the RRN with each of its three parts (birth date | 3 digits | 4 digits) left out:
 # two RRNs one typo apart still share one of the three.
 RRN_TOKENS = ("rrn", "rrn_no_a", "rrn_no_b", "rrn_no_c", "rrn_dob_b", "rrn_dob_c")
-# The full name with the postcode: an anchor for records whose birth date and address both changed.
-NAME_POSTCODE = "surname+given+postcode"
-# The full name with the street (the address without its building number): moved within the street.
-NAME_STREET = "surname+given+street"
+# The full name (both names, in either order) with the street (the address without its building
+# number): moved within the street.
+NAME_STREET = "names_unordered+street"
 GIVEN_POSTCODE = "given+postcode"  # the given name with the postcode (the surname mistyped or changed)
 # The full name with the birth date, and with the day after it: two records one day apart meet
 # crosswise (left "name+dob" = right "name+dob_next" or the other way round). There is no bare
@@ -98,23 +97,27 @@ DOB_NEXT_ON = tuple(f"dob_next+{a}" for a in DOB_NEXT_ANCHORS)
 NAMES_UNORDERED = "names_unordered+dob_swap"  # surname and given name written the other way round
 HOUSE_POSTCODE = "house+postcode"  # the building number and postcode: the address despite typos in the street
 # The street (the address without its building number) and the postcode: another building of the same
-# street, an anchor of its own (15 bits) with both names bound to it.
+# street, an anchor of its own (15 bits) for the names' deletion variants (names bound to it exactly
+# were worth one FEBRL pair and read as much of the surname as "surname+address" does: not made).
 STREET_POSTCODE = "street+postcode"
 # Both names in either order with the building number, and with the postcode: the full name where the
-# birth date, the street and one of number or postcode were mistyped (Splink-style "same full name"
-# blocking, bound so that no token carries the bare full name).
+# birth date, the street and one of number or postcode were mistyped, or the birth date and the
+# address both changed (Splink-style "same full name" blocking, bound so that no token carries the
+# bare full name).
 NAMES_HOUSE = "names_unordered+house"
 NAMES_POSTCODE = "names_unordered+postcode"
 # Names written in Latin letters only (no Hangul) also get their one-letter-deletion variants, bound
 # to an anchor, so that names one typo apart agree: DEL_SLOTS tokens per name and anchor, padded with
 # random values (and shuffled) so that neither the count nor the order gives the length away. The
-# anchors: the birth date, and the address or building number + postcode (for a mistyped date).
+# anchors: the birth date, and the address, building number + postcode or street + postcode (for a
+# mistyped date).
 DEL_SLOTS = 14
 DEL_NAMES = ("surname_del", "given_del")
 DEL_ANCHORS: dict[str, tuple[str, ...]] = {
     "dob_swap": ("dob_swap",),
     "address": ("address",),
     HOUSE_POSTCODE: ("house", "postcode"),
+    STREET_POSTCODE: ("street", "postcode"),
 }
 # ... and bound to the other name and the postcode (one name exact, the other one typo apart, same
 # postcode: found even when the birth date and the address changed too).
@@ -162,8 +165,7 @@ def _specs() -> tuple[TokenSpec, ...]:
         if not (f in ("postcode", "street", "house") and a == "address")
     ]
     specs += [TokenSpec(f"{f}+{a}", (f, a)) for a in GIVEN_NEAR_ANCHORS for f in GIVEN_NEAR_FIELDS]
-    specs.append(TokenSpec(NAME_POSTCODE, ("surname", "given", "postcode")))
-    specs.append(TokenSpec(NAME_STREET, ("surname", "given", "street")))
+    specs.append(TokenSpec(NAME_STREET, ("names_unordered", "street")))
     specs.append(TokenSpec(NAME_DOB, ("surname", "given", "dob")))
     specs.append(TokenSpec(NAME_DOB_NEXT, ("surname", "given", "dob_next"), domain=NAME_DOB))
     for a, on, nxt in zip(DOB_NEXT_ANCHORS, DOB_ON, DOB_NEXT_ON, strict=True):
@@ -173,7 +175,6 @@ def _specs() -> tuple[TokenSpec, ...]:
     specs.append(TokenSpec(HOUSE_POSTCODE, ("house", "postcode")))
     specs += [TokenSpec(f"{f}+{HOUSE_POSTCODE}", (f, "house", "postcode")) for f in ("surname", "given")]
     specs.append(TokenSpec(STREET_POSTCODE, ("street", "postcode")))
-    specs += [TokenSpec(f"{f}+{STREET_POSTCODE}", (f, "street", "postcode")) for f in ("surname", "given")]
     specs.append(TokenSpec(NAMES_HOUSE, ("names_unordered", "house")))
     specs.append(TokenSpec(NAMES_POSTCODE, ("names_unordered", "postcode")))
     specs += [TokenSpec(f"{n}+{a}", ("name_del", *f)) for n in DEL_NAMES for a, f in DEL_ANCHORS.items()]
