@@ -7,10 +7,11 @@ when an anchor is shared but its token there differs, and is unknown (-1) otherw
 `fit_em` estimates m and u per field and level, and the share of matches, on the counts
 of distinct agreement patterns (numpy, vectorised), so millions of pairs cost little.
 Graded levels: a birth date swapped or one day apart, a name one letter apart (or written
-in the other field), the same building number and postcode, the same street. u of anchor
-fields is counted over all pairs from token frequencies; u of bound fields comes from
-`latent_class_u`, a two-class EM over the pairs born the same day (robust where the
-matches outnumber the different people there).
+in the other field), the same building number and postcode, the same street, the same
+building number only. u of anchor fields is counted over all pairs from token frequencies
+(for the building number + postcode, less the matches that the other fields find); u of
+bound fields comes from `latent_class_u`, a two-class EM over the pairs born the same day
+(robust where the matches outnumber the different people there).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ FIELDS: dict[str, int] = {
     # 3 exact; 2 all but one part agree, the birth date not among those kept (a typo); 1 the birth
     # date and part of the rest agree (a typo after the date); 0 differs
     "rrn": 4,
-    "dob": 3,  # 2 exact, 1 day and month swapped or (same full name) one day apart, 0 differs
+    # 2 exact, 1 day and month swapped or (same full name, phone or address) one day apart, 0 differs
+    "dob": 3,
     "phone": 2,
     # 4 same address, 3 same building number and postcode, 2 same street (another building), 1 same
     # postcode, 5 same building number only (another street and postcode), 0 differs
@@ -392,7 +394,7 @@ def estimate_u(
     )
     d_exact = rate("dob", m_of("dob", 2))
     # swapped day and month, or one day apart (two neighbouring days: about twice the same-day rate;
-    # counted for any two people, an overestimate where the level needs the same name too)
+    # counted for any two people, an overestimate where the level needs the same name or anchor too)
     d_swap = max(rate("dob_swap", m_of("dob", 2)) - d_exact, 0.0) + 2 * d_exact
     u["dob"] = np.array([max(1 - d_exact - d_swap, tiny), max(d_swap, tiny), max(d_exact, tiny)])
     p = rate("phone", m_of("phone", 1))
@@ -402,7 +404,7 @@ def estimate_u(
     # Bound fields: among candidate pairs that share a birth date, weighted by the chance that they are
     # different people (the fitted model's 1 - posterior; before any fit, the public starting values).
     # Bound fields: u from a two-class EM (m and u both free) over the candidate pairs born the same day,
-    # a sample of pairs unbiased by any name ("one day apart" is only seen where the full name agrees).
+    # a sample of pairs unbiased by any name ("one day apart" is only seen where a name or anchor agrees).
     # Where the matches outnumber those pairs (small files), taking u as "the rest after the expected
     # matches" drifts up with every refit; a latent-class fit does not.
     shared = levels["dob"] == 2

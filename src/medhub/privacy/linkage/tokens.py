@@ -15,10 +15,11 @@ conservative figures for the Korean population) is below `MIN_ENTROPY_BITS`. The
 linkage unit decodes field agreement from anchored tokens: when two records share an
 anchor, their "field+anchor" tokens agree exactly when the field agrees. Graded agreement
 comes from tokens of near values bound the same way: a Latin name's one-letter deletions on
-the birth date, the address, the building number + postcode, or the other name + postcode;
-the street (the address without its building number) on an anchor or the full name; a
-Hangul given name's one-slip keys on the birth date or address; an id other than a Korean
-RRN, its one-digit deletions.
+the birth date, the address, the building number + postcode, the street + postcode, or the
+other name + postcode; the street (the address without its building number) on an anchor or
+the full name; a Hangul given name's one-slip keys on the birth date or address; the birth
+date and the day after it on the phone or the address (one day apart, whatever the names);
+an id other than a Korean RRN, its one-digit deletions.
 """
 
 from __future__ import annotations
