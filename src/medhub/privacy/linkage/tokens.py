@@ -246,9 +246,10 @@ def normalized_fields(records: pd.DataFrame, *, with_rrn: bool = True) -> pd.Dat
     for j, f in enumerate(GIVEN_NEAR_FIELDS):
         out[f] = [k.split("\x1e")[j] if k else "" for k in near]
     # both names in one Latin spelling ("r:" prefix and Hangul folded away): written swapped, they agree
+    folded = _map_unique(out["surname"], lambda a: nz.name_fold(a) if a else "")
     out["names_unordered"] = [
-        "\x1e".join(sorted((nz.name_fold(a), b))) if a and b else ""
-        for a, b in zip(out["surname"], out["given"], strict=True)
+        ("\x1e".join((f, b) if f <= b else (b, f))) if a and b else ""
+        for a, f, b in zip(out["surname"], folded, out["given"], strict=True)
     ]
     out["surname_latin"] = _map_unique(pair_s, lambda p: nz.latin_only(nz.surname(*p)) if p else "")
     out["given_latin"] = _map_unique(
