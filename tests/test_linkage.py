@@ -616,3 +616,10 @@ def test_u_of_the_building_number_and_postcode_level_leaves_out_the_matches_foun
     assert len(res.pairs) == n
     hp_only_rate = n / (n * n)  # every pair sharing number and postcode (not the address) is a match
     assert res.model.u["residence"][3] < 0.05 * hp_only_rate
+
+
+def test_fast_hmac_encodes_messages_holding_nul_one_by_one() -> None:
+    msgs = ["a\0b", "", "c"]
+    want = [hmac.digest(KEY, b"p\x1f" + m.encode(), "sha256") for m in msgs]
+    assert hmac_sha256_many(KEY, b"p\x1f", msgs) == want
+    assert hmac_sha256_many(KEY, b"p\x1f", []) == []

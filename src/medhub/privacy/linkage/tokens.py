@@ -307,13 +307,22 @@ def hmac_sha256_many(key: bytes, prefix: bytes, messages: Iterable[str]) -> list
     icopy, ocopy = inner.copy, outer.copy
     out: list[bytes] = []
     append = out.append
-    for m in messages:  # a plain loop: no per-message function call
+    for m in _encoded(messages):  # a plain loop: no per-message function call
         h = icopy()
-        h.update(m.encode())
+        h.update(m)
         o = ocopy()
         o.update(h.digest())
         append(o.digest())
     return out
+
+
+def _encoded(messages: Iterable[str]) -> list[bytes]:
+    """The messages in UTF-8, encoded in one call (split on NUL, which normalized fields never hold)."""
+    msgs = list(messages)
+    if not msgs:
+        return []
+    parts = "\0".join(msgs).encode().split(b"\0")
+    return parts if len(parts) == len(msgs) else [m.encode() for m in msgs]
 
 
 _BLOCK = 64  # SHA-256 block size in bytes
@@ -331,8 +340,8 @@ def _token_ints(key: bytes, name: str, columns: list[np.ndarray]) -> np.ndarray:
         return out
     kept = [c[mask] for c in cols]
     msgs = kept[0]
-    if len(kept) > 1:
-        msgs = np.array(["\x1f".join(t) for t in zip(*kept, strict=True)], dtype=object)
+    for c in kept[1:]:  # "v1\x1fv2...", element-wise on object arrays (no per-row tuple)
+        msgs = msgs + "\x1f" + c
     codes, uniques = pd.factorize(msgs)
     raw = b"".join(hmac_sha256_many(key, name.encode() + b"\x1f", uniques))
     vals = np.frombuffer(raw, dtype="<u8").reshape(-1, 4)[:, 0].copy()
