@@ -623,3 +623,13 @@ def test_fast_hmac_encodes_messages_holding_nul_one_by_one() -> None:
     want = [hmac.digest(KEY, b"p\x1f" + m.encode(), "sha256") for m in msgs]
     assert hmac_sha256_many(KEY, b"p\x1f", msgs) == want
     assert hmac_sha256_many(KEY, b"p\x1f", []) == []
+
+
+def test_link_tables_reads_rows_by_position_whatever_the_index() -> None:
+    left, right = _two_sources(300, seed=11)
+    ta, tb = _tok(left), _tok(right)
+    plain = link_tables(ta, tb).pairs
+    other = link_tables(ta.set_axis(np.arange(len(ta))[::-1] * 3), tb.set_axis(np.arange(len(tb)) + 7))
+    cols = ["left_row", "right_row", "left_id", "right_id", "stage"]
+    assert len(plain) > 100
+    pd.testing.assert_frame_equal(plain[cols], other.pairs[cols])

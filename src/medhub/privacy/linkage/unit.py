@@ -162,14 +162,21 @@ class LinkResult:
     n_candidates: int
 
 
+def _positional(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with the index 0..n-1 (row positions), copied only if it has another index."""
+    ix = df.index
+    if isinstance(ix, pd.RangeIndex) and ix.start == 0 and ix.step == 1:
+        return df
+    return df.reset_index(drop=True)
+
+
 def link_tables(
     left: pd.DataFrame, right: pd.DataFrame, *, threshold: float = 0.5, one_to_one_links: bool = True
 ) -> LinkResult:
     """Link two token tables. Returns the accepted pairs, best first."""
     check_tokens(left, "left token table")
     check_tokens(right, "right token table")
-    left = left.reset_index(drop=True)
-    right = right.reset_index(drop=True)
+    left, right = _positional(left), _positional(right)
     li, ri = candidate_pairs(left, right)
     empty = pd.DataFrame(
         {
