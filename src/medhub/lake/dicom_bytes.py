@@ -61,6 +61,12 @@ class _Packer:
         return self.short.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
 
 
+@lru_cache(maxsize=4)
+def _packer(implicit: bool, little: bool) -> _Packer:
+    """One packer per encoding (it holds no state beyond its layouts)."""
+    return _Packer(bool(implicit), bool(little))
+
+
 def _by_pydicom(elem: DataElement | RawDataElement, p: _Packer, encodings: Any) -> bytes:
     fp = DicomBytesIO()
     fp.is_implicit_VR, fp.is_little_endian = p.implicit, p.little
@@ -257,7 +263,7 @@ def _file_meta_plain(ds: Dataset, source: FileMetaDataset) -> bytes | None:
             uids[tag] = str(value)
     if None in uids.values():
         return None
-    p = _Packer(False, True)
+    p = _packer(False, True)
     out: list[bytes] = []
     for tag in tags:
         elem = d[tag]
@@ -320,7 +326,7 @@ def _file_meta(ds: Dataset, tsyntax: UID) -> bytes:
     validate_file_meta(meta, enforce_standard=True)
     if "FileMetaInformationGroupLength" not in meta:
         meta.FileMetaInformationGroupLength = 0
-    body = _dataset(meta, _Packer(False, True), default_encoding)
+    body = _dataset(meta, _packer(False, True), default_encoding)
     if body[:8] != _GROUP_LENGTH.pack(2, 0, b"UL", 4, 0)[:8]:  # not a plain UL first: pydicom's way
         fp = DicomBytesIO()
         fp.is_implicit_VR, fp.is_little_endian = tsyntax.is_implicit_VR, tsyntax.is_little_endian
@@ -368,7 +374,7 @@ def part10_chunks(ds: Dataset) -> list[bytes]:
     meta = _file_meta(ds, ts)
     if _PIXEL_DATA in ds:
         ds[_PIXEL_DATA].is_undefined_length = ts.is_compressed  # as dcmwrite does (no decoding)
-    body = _chunks(ds, _Packer(ts.is_implicit_VR, ts.is_little_endian), default_encoding)
+    body = _chunks(ds, _packer(ts.is_implicit_VR, ts.is_little_endian), default_encoding)
     out: list[bytes] = []
     run = [getattr(ds, "preamble", None) or b"\x00" * 128, b"DICM", meta]
     for piece in body:
