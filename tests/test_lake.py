@@ -153,5 +153,36 @@ def test_dicom_header_column_reads_what_keyword_lookup_reads() -> None:
             except Exception:  # noqa: BLE001 - files pydicom cannot read or convert are not compared
                 continue
             assert orjson.dumps(writer._header(pydicom.dcmread(f, force=True))) == expected, f.name
+            # again, the values now from the memo of converted header values
+            assert orjson.dumps(writer._header(pydicom.dcmread(f, force=True))) == expected, f.name
             compared += expected != b"{}"
     assert compared > 50
+
+
+def test_dicom_header_memo_keys_on_the_character_set() -> None:
+    """The same bytes read under another Specific Character Set are other text: never the memo's."""
+    import io
+
+    from pydicom.dataset import Dataset
+
+    from medhub.lake import writer
+
+    def read_back() -> pydicom.Dataset:
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.StudyDescription = "Éclair Ünit"
+        ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3"
+        buf = io.BytesIO()
+        ds.save_as(buf, implicit_vr=False, little_endian=True)
+        return pydicom.dcmread(io.BytesIO(buf.getvalue()), force=True)
+
+    utf8 = read_back()
+    raw = utf8.get_item(0x00081030).value
+    assert writer._header(utf8)["StudyDescription"] == "Éclair Ünit"
+    latin = read_back()  # the same bytes, relabelled Latin-1 (as read from a file that says so)
+    latin[0x00080005] = pydicom.dataelem.RawDataElement(
+        pydicom.tag.Tag(0x00080005), "CS", 10, b"ISO_IR 100", 0, False, True
+    )
+    latin._read_charset = "latin_1"
+    assert latin.get_item(0x00081030).value == raw  # the same bytes
+    assert writer._header(latin)["StudyDescription"] == raw.decode("latin-1").rstrip()

@@ -517,20 +517,61 @@ HEADER_KEYWORDS = (
 _HEADER_TAGS = tuple((kw, tag_for_keyword(kw)) for kw in HEADER_KEYWORDS)
 
 
+_SKIP = object()  # an empty value: not in the header
+_HEADER_MEMO_SIZE = 16384
+# The header values of raw elements, as pydicom converts them, by (tag, VR, bytes, encoding, character
+# set, pydicom's conversion settings): the instances of a series repeat most of them (modality,
+# equipment, pixel layout, descriptions), and a conversion costs more than the lookup.
+_header_memo: dict[tuple, Any] = {}
+
+
+def _conversion_context(ds: pydicom.Dataset) -> tuple:
+    """What pydicom's conversion of a raw element of `ds` depends on besides the element: the
+    character set Dataset.__getitem__ passes, the value-type settings and the conversion hooks."""
+    charset = ds._read_charset or ds._character_set  # as Dataset.__getitem__ chooses it
+    return (
+        charset if isinstance(charset, str) else tuple(charset),
+        pydicom.config.use_DS_decimal,
+        pydicom.config.use_DS_numpy,
+        pydicom.config.use_IS_numpy,
+        pydicom.config.datetime_conversion,
+        pydicom.config.replace_un_with_known_vr,
+        pydicom.config.settings.reading_validation_mode,
+        pydicom.hooks.hooks.raw_element_value,
+        pydicom.hooks.hooks.raw_element_vr,
+    )
+
+
+def _header_value(v: Any) -> Any:
+    if v is None or v == "":
+        return _SKIP
+    if isinstance(v, pydicom.multival.MultiValue | list | tuple):
+        return tuple(_jsonable(x) for x in v)
+    return _jsonable(v)
+
+
 def _header(ds: pydicom.Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {}
     held = ds._dict  # the elements as held: ds[tag] converts a raw one, a converted one is itself
+    context = None
     for kw, tag in _HEADER_TAGS:  # ds.get(kw), without its keyword and Tag lookups
         elem = held.get(tag)
         if elem is None:
             continue
-        v = (ds[tag] if isinstance(elem, RawDataElement) else elem).value
-        if v is None or v == "":
-            continue
-        if isinstance(v, pydicom.multival.MultiValue | list | tuple):
-            out[kw] = [_jsonable(x) for x in v]
+        if isinstance(elem, RawDataElement) and type(elem.value) is bytes:
+            if context is None:
+                context = _conversion_context(ds)
+            key = (tag, elem.VR, elem.value, elem.is_little_endian, elem.is_implicit_VR, context)
+            value = _header_memo.get(key, _header_memo)
+            if value is _header_memo:
+                value = _header_value(ds[tag].value)
+                if len(_header_memo) >= _HEADER_MEMO_SIZE:
+                    _header_memo.clear()
+                _header_memo[key] = value
         else:
-            out[kw] = _jsonable(v)
+            value = _header_value((ds[tag] if isinstance(elem, RawDataElement) else elem).value)
+        if value is not _SKIP:
+            out[kw] = list(value) if type(value) is tuple else value
     return out
 
 
