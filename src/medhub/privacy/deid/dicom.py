@@ -404,12 +404,13 @@ def _walk(ds: Dataset, ctx: _Ctx) -> bool:
     overlay_action = ctx.overlay_action
     defaults = _defaults(ctx.policy.shift_dates)
     shift = ctx.shift if ctx.policy.shift_dates else None  # as _clean_text passes it
+    some_private_kept = ctx.policy.retain_safe_private and ctx.policy.safe_private  # else none is
     changed = False
     for tag, raw in list(ds.items()):
         t = int(tag)
         group = t >> 16
         if group & 1:
-            if _private_kept(ds, t, ctx):
+            if some_private_kept and _private_kept(ds, t, ctx):
                 vr = _vr(ds, t, raw)
                 changed = _apply(ds, t, vr, "T" if vr != "SQ" else "K", ctx, raw) or changed
             else:
