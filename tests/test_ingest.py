@@ -508,3 +508,7 @@ def test_dicom_pixel_check_by_tag_reads_what_keyword_lookup_reads() -> None:
                 assert (old is None) == (new is None), (f.name, len(cut), old, new)
                 seen.add(old is None)
     assert seen == {True, False}
+    item = next(reader.read_dicom(Path(get_testdata_file("MR_small_bigendian.dcm"))))
+    rows = item.dataset.get_item(0x00280010)
+    assert type(rows).__name__ == "RawDataElement"  # read from its bytes, left raw for the encoder
+    assert item.dataset.Rows == 64

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.encaps import generate_fragments
 from pydicom.errors import InvalidDicomError
 
@@ -25,8 +26,20 @@ _PIXEL_DATA = 0x7FE00010
 
 
 def _value(ds: pydicom.Dataset, tag: int, default: object = None) -> object:
-    """`ds.get(keyword, default)` by tag: the element's value (a raw one converted), else default."""
-    return ds[tag].value if tag in ds._dict else default
+    """`ds.get(keyword, default)` by tag: the element's value, else default. A raw US value of one
+    number is read from its two bytes, as pydicom converts it, and the element is left raw (the
+    blob encoder then copies its bytes instead of writing a converted number back)."""
+    elem = ds._dict.get(tag)
+    if elem is None:
+        return default
+    if (
+        isinstance(elem, RawDataElement)
+        and elem.VR == "US"
+        and type(elem.value) is bytes
+        and len(elem.value) == 2
+    ):
+        return int.from_bytes(elem.value, "little" if elem.is_little_endian else "big")
+    return ds[tag].value
 
 
 def _pixel_problem(ds: pydicom.Dataset) -> str | None:
