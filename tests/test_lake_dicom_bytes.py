@@ -264,7 +264,7 @@ def test_chunks_join_to_the_file_and_hand_on_the_pixel_data_uncopied() -> None:
         pixels = ds.get_item(0x7FE00010).value
         chunks = dicom_bytes.part10_chunks(ds)
         assert b"".join(chunks) == _pydicom_bytes(_read_bytes(stored.getvalue()))
-    assert any(c is pixels for c in chunks)
+    assert any(c is pixels for c in chunks) and all(chunks)
     assert all(len(c) >= dicom_bytes.BIG_CHUNK for c in chunks if c is not chunks[0] and c is not chunks[-1])
 
 

@@ -7,9 +7,14 @@ bytes it copies as they are. A gated dataset is mostly such elements, so `part10
 their headers itself and joins the values; everything else (converted elements, items whose
 encoding differs from the file's, undefined lengths, big values in a 16-bit length VR, file
 meta) goes through pydicom's own functions, as does a whole file in a transfer syntax this
-module does not handle (deflate, private, none). The same tag order, group length rule and
-defined item lengths hold; tests/test_lake_dicom_bytes.py compares it with pydicom on every file
-of the public set and on synthetic datasets. Written for pydicom 3.0.2 (pinned in pyproject).
+module does not handle (deflate, private, none). The file meta group as read is written directly
+where that gives what dcmwrite's copy-validate-convert gives (`_file_meta_plain`), else as
+dcmwrite does it. The same tag order, group length rule and defined item lengths hold;
+tests/test_lake_dicom_bytes.py compares it with pydicom on every file of the public set, on
+synthetic datasets and on file meta variants. `part10_chunks` gives the same bytes in pieces
+(large values not copied into one buffer) for a caller that hashes and writes them in turn.
+Written for pydicom 3.0.2 (pinned in pyproject); it reads a few of pydicom's private dataset
+attributes (`_dict`, `_read_implicit`, `_read_little`, `_read_charset`, `_parent_encoding`).
 """
 
 from __future__ import annotations
@@ -378,8 +383,12 @@ def part10_chunks(ds: Dataset) -> list[bytes]:
     out: list[bytes] = []
     run = [getattr(ds, "preamble", None) or b"\x00" * 128, b"DICM", meta]
     for piece in body:
+        if not piece:
+            continue  # an empty pad
         if len(piece) >= BIG_CHUNK:
-            out += (b"".join(run), piece)
+            if run:
+                out.append(b"".join(run))
+            out.append(piece)
             run = []
         else:
             run.append(piece)
