@@ -377,3 +377,39 @@ def test_instances_of_one_patient_share_one_matcher_with_known_identifiers() -> 
     assert first is second
     assert first.clean("seen by GILDONG HONG, X-1") == "seen by ***, ***"
     assert _with_known(header, None) is header
+
+
+def test_text_shortcut_leaves_exactly_what_the_full_check_leaves(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk passes raw ASCII text that is already clean without calling `_apply`; text that
+    holds an identifier (one value of several, a backslash in LT, a date to shift) still goes
+    through it. With the shortcut refused, the output is the same, byte for byte."""
+    import io
+
+    from medhub.privacy.deid import dicom as engine
+
+    ds, planted = planted_dataset()
+    ds.StudyDescription = "CHEST PA"  # clean: passed
+    ds.SeriesDescription = "HONG GILDONG follow-up"  # the patient's name: cleaned
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.add_new(0x00081090, "LO", "MODEL X")  # Manufacturer's Model Name, kept
+    ds.add_new(0x00204000, "LT", "seen 2024-03-01 \\ MRN0042 on file")  # LT: backslash, id, date
+    ds.add_new(0x00181030, "LO", ["PROTO A", "MRN0042 B"])  # Protocol Name, 2nd value holds the id
+    data = _file(with_file_meta(ds))
+
+    def gated() -> bytes:
+        read = pydicom.dcmread(io.BytesIO(data))
+        assert type(read.get_item(0x00081030)).__name__ == "RawDataElement"
+        return part10_bytes(make_gate(settings, "hosp-a")(DicomItem("x.dcm", read)).dataset)
+
+    passed: list[bool] = []
+    real = engine._text_unchanged
+    monkeypatch.setattr(engine, "_text_unchanged", lambda *a: passed.append(real(*a)) or passed[-1])
+    with_shortcut = gated()
+    assert True in passed and False in passed  # both ways taken
+    monkeypatch.setattr(engine, "_text_unchanged", lambda *_a: False)
+    assert gated() == with_shortcut
+    for planted_value in (b"GILDONG", b"MRN0042", b"2024-03-01"):
+        assert planted_value not in with_shortcut
+    assert b"CHEST PA" in with_shortcut and b"MODEL X" in with_shortcut

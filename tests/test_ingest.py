@@ -454,3 +454,61 @@ def test_reader_and_writer_failures_are_quarantined_and_the_batch_goes_on(
     q = {Path(r["file"]).name: r["reason"] for r in quarantine_rows(settings)}
     assert q["a.ndjson"].startswith("could not be written to the lake (TypeError")
     assert q["b.ndjson"] == "the reader failed (RuntimeError: disk on fire)"
+
+
+def test_dicom_pixel_check_by_tag_reads_what_keyword_lookup_reads() -> None:
+    """The reader's truncation check looks attributes up by tag: the same verdict as by keyword, on
+    pydicom's test files whole and cut short."""
+    import io
+    import warnings
+
+    from pydicom.encaps import generate_fragments
+
+    from medhub.ingest import dicom as reader
+
+    def by_keyword(ds: pydicom.Dataset) -> str | None:  # the check as it read before (keywords)
+        has_image = "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds
+        if "PixelData" not in ds:
+            return "missing" if has_image and "SamplesPerPixel" in ds else None
+        value = ds.PixelData
+        if value is None:
+            return "empty"
+        ts = getattr(ds.file_meta, "TransferSyntaxUID", None) if ds.file_meta is not None else None
+        if ts is not None and ts.is_compressed:
+            try:
+                n = sum(1 for _ in generate_fragments(value))
+            except Exception:  # noqa: BLE001
+                return "damaged"
+            return None if n else "no fragments"
+        if not has_image:
+            return None
+        bits, frames = int(ds.BitsAllocated), int(ds.get("NumberOfFrames", 1) or 1)
+        pixels = int(ds.Rows) * int(ds.Columns) * frames * int(ds.get("SamplesPerPixel", 1) or 1)
+        expected = (pixels + 7) // 8 if bits == 1 else pixels * bits // 8
+        return "short" if len(value) < expected else None
+
+    def verdict(ds: pydicom.Dataset, fn) -> str | None:  # noqa: ANN001
+        try:
+            problem = fn(ds)
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__
+        return None if problem is None else problem.split()[0] if fn is by_keyword else "problem"
+
+    seen = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for f in sorted(Path(get_testdata_file("CT_small.dcm")).parent.glob("*.dcm")):
+            data = f.read_bytes()
+            for cut in (data, data[: len(data) * 3 // 4]):
+                try:
+                    a, b = (pydicom.dcmread(io.BytesIO(cut), force=True) for _ in range(2))
+                except Exception:  # noqa: BLE001 - unreadable: the reader rejects it before the check
+                    continue
+                old, new = verdict(a, by_keyword), verdict(b, reader._pixel_problem)
+                assert (old is None) == (new is None), (f.name, len(cut), old, new)
+                seen.add(old is None)
+    assert seen == {True, False}
+    item = next(reader.read_dicom(Path(get_testdata_file("MR_small_bigendian.dcm"))))
+    rows = item.dataset.get_item(0x00280010)
+    assert type(rows).__name__ == "RawDataElement"  # read from its bytes, left raw for the encoder
+    assert item.dataset.Rows == 64

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.encaps import generate_fragments
 from pydicom.errors import InvalidDicomError
 
@@ -20,13 +21,35 @@ from medhub.ingest.records import DicomItem, Rejected
 MAX_DICOM_BYTES = 2 * 1024 * 1024 * 1024
 
 
+_ROWS, _COLUMNS, _BITS, _SAMPLES, _FRAMES = 0x00280010, 0x00280011, 0x00280100, 0x00280002, 0x00280008
+_PIXEL_DATA = 0x7FE00010
+
+
+def _value(ds: pydicom.Dataset, tag: int, default: object = None) -> object:
+    """`ds.get(keyword, default)` by tag: the element's value, else default. A raw US value of one
+    number is read from its two bytes, as pydicom converts it, and the element is left raw (the
+    blob encoder then copies its bytes instead of writing a converted number back)."""
+    elem = ds._dict.get(tag)
+    if elem is None:
+        return default
+    if (
+        isinstance(elem, RawDataElement)
+        and elem.VR == "US"
+        and type(elem.value) is bytes
+        and len(elem.value) == 2
+    ):
+        return int.from_bytes(elem.value, "little" if elem.is_little_endian else "big")
+    return ds[tag].value
+
+
 def _pixel_problem(ds: pydicom.Dataset) -> str | None:
-    has_image = "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds
-    if "PixelData" not in ds:
-        if has_image and "SamplesPerPixel" in ds:
+    held = ds._dict
+    has_image = _ROWS in held and _COLUMNS in held and _BITS in held
+    if _PIXEL_DATA not in held:
+        if has_image and _SAMPLES in held:
             return "image attributes (Rows, Columns) present but PixelData is missing: the file is truncated"
         return None
-    value = ds.PixelData
+    value = ds[_PIXEL_DATA].value
     if value is None:
         return "PixelData is empty: the file is truncated"
     if ds.file_meta is not None and getattr(ds.file_meta, "TransferSyntaxUID", None) is not None:
@@ -43,10 +66,10 @@ def _pixel_problem(ds: pydicom.Dataset) -> str | None:
         return None
     if not has_image:
         return None
-    bits = int(ds.BitsAllocated)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    pixels = int(ds.Rows) * int(ds.Columns) * frames * spp
+    bits = int(_value(ds, _BITS))
+    frames = int(_value(ds, _FRAMES, 1) or 1)
+    spp = int(_value(ds, _SAMPLES, 1) or 1)
+    pixels = int(_value(ds, _ROWS)) * int(_value(ds, _COLUMNS)) * frames * spp
     expected = (pixels + 7) // 8 if bits == 1 else pixels * bits // 8
     if len(value) < expected:
         return f"PixelData holds {len(value)} bytes, {expected} expected: the file is truncated"
@@ -70,7 +93,7 @@ def read_dicom(path: Path, data: bytes | None = None) -> Iterator[DicomItem | Re
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on damaged input
         yield Rejected(name, f"DICOM file could not be parsed ({exc.__class__.__name__}: {exc}); truncated?")
         return
-    missing = [k for k in ("SOPInstanceUID", "PatientID") if k not in ds]
+    missing = [k for k, t in (("SOPInstanceUID", 0x00080018), ("PatientID", 0x00100020)) if t not in ds._dict]
     if missing:
         yield Rejected(name, f"DICOM data set lacks {', '.join(missing)} (required to file the image)")
         return

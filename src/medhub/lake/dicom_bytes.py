@@ -7,15 +7,22 @@ bytes it copies as they are. A gated dataset is mostly such elements, so `part10
 their headers itself and joins the values; everything else (converted elements, items whose
 encoding differs from the file's, undefined lengths, big values in a 16-bit length VR, file
 meta) goes through pydicom's own functions, as does a whole file in a transfer syntax this
-module does not handle (deflate, private, none). The same tag order, group length rule and
-defined item lengths hold; tests/test_lake_dicom_bytes.py compares it with pydicom on every file
-of the public set and on synthetic datasets. Written for pydicom 3.0.2 (pinned in pyproject).
+module does not handle (deflate, private, none). The file meta group as read is written directly
+where that gives what dcmwrite's copy-validate-convert gives (`_file_meta_plain`), else as
+dcmwrite does it. The same tag order, group length rule and defined item lengths hold;
+tests/test_lake_dicom_bytes.py compares it with pydicom on every file of the public set, on
+synthetic datasets and on file meta variants. `part10_chunks` gives the same bytes in pieces
+(large values not copied into one buffer) for a caller that hashes and writes them in turn.
+Written for pydicom 3.0.2 (pinned in pyproject); it reads a few of pydicom's private dataset
+attributes (`_dict`, `_read_implicit`, `_read_little`, `_read_charset`, `_parent_encoding`).
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from copy import copy
+from functools import lru_cache
 from typing import Any
 
 from pydicom import config
@@ -26,9 +33,10 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import dcmwrite, write_data_element, write_dataset, write_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 _LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+_ALL_VRS = frozenset(str(vr) for vr in VR if len(str(vr)) == 2)
 _PIXEL_DATA = 0x7FE00010
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _STRING_VRS = frozenset({"AE", "AS", "CS", "UR", "UI"})  # pydicom's write_string and write_UI
@@ -44,6 +52,8 @@ class _Packer:
         self.short = struct.Struct(e + "HH2sH")  # tag, VR, 16-bit length
         self.long = struct.Struct(e + "HH2sHL")  # tag, VR, reserved, 32-bit length
         self.implicit_header = struct.Struct(e + "HHL")  # tag, 32-bit length (also items, delimiters)
+        # explicit VR: per known VR, its bytes and whether its length is 32-bit (else 16-bit)
+        self.vr_bytes = {vr: (vr.encode("ascii"), vr in _LONG_VRS) for vr in _ALL_VRS}
 
     def tag_length(self, tag: int, length: int) -> bytes:
         return self.implicit_header.pack(tag >> 16, tag & 0xFFFF, length)
@@ -54,6 +64,12 @@ class _Packer:
         if vr in _LONG_VRS:
             return self.long.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
         return self.short.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
+
+
+@lru_cache(maxsize=4)
+def _packer(implicit: bool, little: bool) -> _Packer:
+    """One packer per encoding (it holds no state beyond its layouts)."""
+    return _Packer(bool(implicit), bool(little))
 
 
 def _by_pydicom(elem: DataElement | RawDataElement, p: _Packer, encodings: Any) -> bytes:
@@ -120,7 +136,7 @@ def _string(elem: DataElement, p: _Packer, out: list[bytes]) -> bool:
 def _sequence(elem: DataElement, p: _Packer, encodings: Any, out: list[bytes]) -> None:
     """A sequence as pydicom's write_sequence writes it: items of defined length unless read
     undefined, the sequence's own length undefined where it was read so."""
-    encodings = convert_encodings(encodings or [default_encoding])
+    encodings = _python_encodings(encodings or [default_encoding])
     body: list[bytes] = []
     for item in elem.value if not elem.is_empty else ():
         data = _dataset(item, p, encodings)
@@ -135,26 +151,65 @@ def _sequence(elem: DataElement, p: _Packer, encodings: Any, out: list[bytes]) -
         out.append(p.tag_length(_SEQ_END, 0))
 
 
+@lru_cache(maxsize=256)
+def _cached_encodings(key: tuple[str, ...] | str, mode: int) -> tuple[str, ...]:
+    return tuple(convert_encodings(key if isinstance(key, str) else list(key)))
+
+
+def _python_encodings(encodings: Any) -> list[str]:
+    """convert_encodings(encodings), cached per value (every sequence of a file asks again)."""
+    if isinstance(encodings, str):
+        key: tuple[str, ...] | str = encodings
+    elif isinstance(encodings, list | tuple | MultiValue) and all(type(e) is str for e in encodings):
+        key = tuple(encodings)
+    else:
+        return convert_encodings(encodings)
+    return list(_cached_encodings(key, config.settings.reading_validation_mode))
+
+
 def _dataset(ds: Dataset, p: _Packer, parent_encoding: Any) -> bytes:
     return b"".join(_chunks(ds, p, parent_encoding))
 
 
 def _chunks(ds: Dataset, p: _Packer, parent_encoding: Any) -> list[bytes]:
     """The encoded dataset in pieces (pydicom's write_dataset, for a file pointer already in `p`'s
-    encoding): the pixel data is copied once, when the file's pieces are joined."""
-    if (p.implicit, p.little) != ds.original_encoding or ds.original_character_set != getattr(
-        ds, "_character_set", None
+    encoding): the pixel data is copied once, when the file's pieces are joined.
+
+    The dataset's state is read from its own attributes (pydicom's properties and its keyword
+    lookup cost more than the encoding of a small item): what `original_encoding`,
+    `original_character_set` and `_character_set` return, the latter asked only where the item
+    has a Specific Character Set of its own (else it is the parent's encoding)."""
+    d = ds._dict
+    charset = d.get(0x00080005)
+    if (p.implicit, p.little) != (ds._read_implicit, ds._read_little) or ds._read_charset != (
+        ds._parent_encoding if charset is None else getattr(ds, "_character_set", None)
     ):
         return [_dataset_by_pydicom(ds, p, parent_encoding)]  # pydicom converts every element here
-    encodings = ds.get("SpecificCharacterSet", parent_encoding)
+    encodings = parent_encoding if charset is None else ds.get("SpecificCharacterSet", parent_encoding)
     out: list[bytes] = []
-    for tag, elem in sorted((int(t), e) for t, e in ds.items()):
+    implicit, vr_bytes, short, long = p.implicit, p.vr_bytes, p.short.pack, p.long.pack
+    for tag, elem in sorted(zip(map(int, d), d.values(), strict=True)):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
         if isinstance(elem, RawDataElement):
-            if elem.value is not None and _raw(elem, p, out):
+            value = elem.value
+            # the common case of _raw, inline: a defined-length value of a known VR
+            if type(value) is bytes and elem.length != 0xFFFFFFFF:
+                n = len(value)
+                if implicit:
+                    out += (p.implicit_header.pack(tag >> 16, tag & 0xFFFF, n), value)
+                    continue
+                vr = vr_bytes.get(elem.VR)
+                if vr is not None:
+                    if vr[1]:
+                        out += (long(tag >> 16, tag & 0xFFFF, vr[0], 0, n), value)
+                        continue
+                    if n <= 0xFFFF:
+                        out += (short(tag >> 16, tag & 0xFFFF, vr[0], n), value)
+                        continue
+            if value is not None and _raw(elem, p, out):
                 continue
-            if elem.value is None:
+            if value is None:
                 elem = ds[tag]  # deferred or empty: converted, as pydicom's get_item does
         if isinstance(elem, RawDataElement):
             out.append(_by_pydicom(elem, p, encodings))
@@ -168,9 +223,96 @@ def _chunks(ds: Dataset, p: _Packer, parent_encoding: Any) -> list[bytes]:
     return out
 
 
+_PLAIN_UID = re.compile(r"(0|[1-9][0-9]{0,63})(\.(0|[1-9][0-9]{0,63}))*")  # valid (PS3.5 9.1), ASCII
+_META_UIDS = (0x00020002, 0x00020003, 0x00020010, 0x00020012)  # the UIDs dcmwrite converts
+
+
+def _plain_uid(elem: DataElement | RawDataElement | None) -> str | None:
+    """The element's UID as pydicom converts it (convert_UI, then UID) where it is one valid UID
+    of at most 64 characters with no padding beyond trailing NULs and spaces; else None."""
+    if isinstance(elem, RawDataElement):
+        if elem.VR != "UI" or type(elem.value) is not bytes or elem.length == 0xFFFFFFFF:
+            return None
+        value: Any = elem.value.decode("latin-1").rstrip("\x00 ")  # pydicom's default_encoding
+    elif isinstance(elem, DataElement) and elem.VR == "UI":
+        value = elem.value
+    else:
+        return None
+    if not isinstance(value, str) or len(value) > 64 or not _PLAIN_UID.fullmatch(value):
+        return None
+    return str(value)
+
+
+def _file_meta_plain(ds: Dataset, source: FileMetaDataset) -> bytes | None:
+    """`_file_meta` for the common case, without pydicom's copy, validation and conversions: the
+    file meta as read (explicit VR little endian), group 2 only, every element present that
+    validate_file_meta would add or check, its UIDs plain and valid, the others raw elements of a
+    known VR. Each element is written as dcmwrite writes it: the converted UIDs and the version
+    from their values (UIDs padded with a NUL, OB with a zero byte), the others as read, the group
+    length first. None where anything differs from that (the caller then follows pydicom)."""
+    encoding = (source._read_implicit, source._read_little, source._read_charset)
+    if encoding != (False, True, default_encoding):
+        return None
+    d = source._dict
+    tags = sorted(map(int, d))
+    if not tags or tags[0] >> 16 != 2 or tags[-1] >> 16 != 2 or 0x00020013 not in d:
+        return None
+    uids = {tag: _plain_uid(d.get(tag)) for tag in _META_UIDS}
+    for tag, keyword in ((0x00020002, "SOPClassUID"), (0x00020003, "SOPInstanceUID")):
+        if uids[tag] is None:
+            return None
+        value = ds.get(keyword, None)  # converted, as _file_meta converts it (its bytes follow)
+        if value and value != uids[tag]:
+            if not isinstance(value, str) or len(value) > 64 or not _PLAIN_UID.fullmatch(value):
+                return None
+            uids[tag] = str(value)
+    if None in uids.values():
+        return None
+    p = _packer(False, True)
+    out: list[bytes] = []
+    for tag in tags:
+        elem = d[tag]
+        if tag == 0x00020000:  # written as a UL of the group's length: its value is replaced
+            value = elem.value
+            if elem.VR != "UL" or not (
+                (isinstance(elem, RawDataElement) and type(value) is bytes and len(value) == 4)
+                or (isinstance(elem, DataElement) and type(value) is int and 0 <= value <= 0xFFFFFFFF)
+            ):
+                return None
+            continue
+        uid = uids.get(tag)
+        if uid is not None:
+            data = (uid + "\x00" if len(uid) % 2 else uid).encode("ascii")
+            out += (p.short.pack(2, tag & 0xFFFF, b"UI", len(data)), data)
+        elif tag == 0x00020001:  # File Meta Information Version: OB, converted (validate asks is_empty)
+            value = elem.value
+            if elem.VR != "OB" or type(value) is not bytes or not value:
+                return None
+            if isinstance(elem, RawDataElement) and elem.length == 0xFFFFFFFF:
+                return None
+            if isinstance(elem, DataElement) and elem.is_undefined_length:
+                return None
+            pad = b"\x00" if len(value) % 2 else b""
+            out += (p.long.pack(2, 1, b"OB", 0, len(value) + len(pad)), value, pad)
+        elif not (
+            isinstance(elem, RawDataElement)
+            and type(elem.value) is bytes
+            and elem.VR in _ALL_VRS
+            and elem.length != 0xFFFFFFFF
+            and _raw(elem, p, out)
+        ):
+            return None
+    if 0x00020001 not in d:
+        return None
+    return _GROUP_LENGTH.pack(2, 0, b"UL", 4, sum(map(len, out))) + b"".join(out)
+
+
 def _file_meta(ds: Dataset, tsyntax: UID) -> bytes:
     """The file meta group as dcmwrite(enforce_file_format=True) writes it (on a copy)."""
     source = ds.file_meta
+    plain = _file_meta_plain(ds, source)
+    if plain is not None:
+        return plain
     meta = FileMetaDataset()  # a copy with the elements' own copies, as dcmwrite's deepcopy
     for tag, elem in source.items():
         meta[tag] = copy(elem) if isinstance(elem, DataElement) else elem
@@ -189,7 +331,7 @@ def _file_meta(ds: Dataset, tsyntax: UID) -> bytes:
     validate_file_meta(meta, enforce_standard=True)
     if "FileMetaInformationGroupLength" not in meta:
         meta.FileMetaInformationGroupLength = 0
-    body = _dataset(meta, _Packer(False, True), default_encoding)
+    body = _dataset(meta, _packer(False, True), default_encoding)
     if body[:8] != _GROUP_LENGTH.pack(2, 0, b"UL", 4, 0)[:8]:  # not a plain UL first: pydicom's way
         fp = DicomBytesIO()
         fp.is_implicit_VR, fp.is_little_endian = tsyntax.is_implicit_VR, tsyntax.is_little_endian
@@ -219,13 +361,37 @@ def part10_bytes(ds: Dataset) -> bytes:
     """The dataset as a DICOM file (preamble, DICM, file meta, data set), exactly as
     `pydicom.dcmwrite(buf, ds, enforce_file_format=True)` writes it; raises where it raises.
     Like dcmwrite, it marks Pixel Data's length undefined exactly when the syntax is compressed."""
+    return b"".join(part10_chunks(ds))
+
+
+BIG_CHUNK = 64 * 1024  # pieces this large are handed on as they are, smaller ones joined
+
+
+def part10_chunks(ds: Dataset) -> list[bytes]:
+    """`part10_bytes(ds)` in consecutive pieces, for a caller that hashes and writes them in
+    turn: large values (the pixel data above all) are the dataset's own bytes objects, never
+    copied into one buffer, and the small pieces between them are joined."""
     ts = _fast_path_syntax(ds)
     if ts is None:
         buf = DicomBytesIO()
         dcmwrite(buf, ds, enforce_file_format=True)
-        return buf.getvalue()
+        return [buf.getvalue()]
     meta = _file_meta(ds, ts)
     if _PIXEL_DATA in ds:
         ds[_PIXEL_DATA].is_undefined_length = ts.is_compressed  # as dcmwrite does (no decoding)
-    body = _chunks(ds, _Packer(ts.is_implicit_VR, ts.is_little_endian), default_encoding)
-    return b"".join([getattr(ds, "preamble", None) or b"\x00" * 128, b"DICM", meta, *body])
+    body = _chunks(ds, _packer(ts.is_implicit_VR, ts.is_little_endian), default_encoding)
+    out: list[bytes] = []
+    run = [getattr(ds, "preamble", None) or b"\x00" * 128, b"DICM", meta]
+    for piece in body:
+        if not piece:
+            continue  # an empty pad
+        if len(piece) >= BIG_CHUNK:
+            if run:
+                out.append(b"".join(run))
+            out.append(piece)
+            run = []
+        else:
+            run.append(piece)
+    if run:
+        out.append(b"".join(run))
+    return out

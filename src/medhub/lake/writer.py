@@ -32,11 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydicom
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 
 from medhub.config import Settings
 from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Item
 from medhub.lake import layout
-from medhub.lake.dicom_bytes import part10_bytes
+from medhub.lake.dicom_bytes import part10_chunks
 
 FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
 _PATIENT_KEYS = ("subject", "patient", "beneficiary")
@@ -348,16 +349,23 @@ class LakeWriter:
         self._grew(len(text) + 200)
         return rtype, True
 
-    def _stage_blob(self, data: bytes, sha: str | None = None) -> str:
-        """Stage `data` as a blob; `sha`, where given, is its sha256 already computed."""
-        sha = sha or hashlib.sha256(data).hexdigest()
+    def _stage_blob(self, data: bytes | list[bytes], sha: str | None = None) -> str:
+        """Stage `data` (bytes, or consecutive pieces of them) as a blob; `sha`, where given, is
+        its sha256 already computed."""
+        pieces = [data] if isinstance(data, bytes) else data
+        if not sha:
+            h = hashlib.sha256()
+            for piece in pieces:
+                h.update(piece)
+            sha = h.hexdigest()
         if sha not in self.blobs and not layout.blob_path(self.lake, sha).exists():
             folder = self.stage / "blobs"
             if not self.blobs:  # the batch's first blob: one mkdir per batch, not one per blob
                 folder.mkdir(parents=True, exist_ok=True)
-            (folder / sha).write_bytes(data)
+            with open(folder / sha, "wb") as f:
+                f.writelines(pieces)
             self.blobs.append(sha)
-        self.staged += len(data)
+        self.staged += sum(map(len, pieces))
         return sha
 
     def _add_dicom(self, item: DicomItem) -> tuple[str, bool]:
@@ -365,16 +373,20 @@ class LakeWriter:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                data = part10_bytes(ds)
+                pieces = part10_chunks(ds)  # the file's bytes, its pixel data not copied into one buffer
             except (ValueError, AttributeError):
                 buf = io.BytesIO()
                 pydicom.dcmwrite(buf, ds)
-                data = buf.getvalue()
+                pieces = [buf.getvalue()]
             header = orjson.dumps(_header(ds))
-        sha = hashlib.sha256(data).hexdigest()
+        h = hashlib.sha256()
+        for piece in pieces:
+            h.update(piece)
+        sha = h.hexdigest()
         if not self._is_new(layout.DICOM, bytes.fromhex(sha[:16])):
             return "dicom", False
-        self._stage_blob(data, sha)
+        self._stage_blob(pieces, sha)
+        size = sum(map(len, pieces))
         pid = str(ds.get("PatientID", "") or "")
         meta = getattr(ds, "file_meta", None)
         ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
@@ -396,7 +408,7 @@ class LakeWriter:
             ("frames", _i(ds.get("NumberOfFrames", 1 if "PixelData" in ds else None))),
             ("transfer_syntax", ts),
             ("blob_sha256", sha),
-            ("blob_size", len(data)),
+            ("blob_size", size),
             ("header", header.decode()),
         ):
             cols[k].append(v)
@@ -505,18 +517,61 @@ HEADER_KEYWORDS = (
 _HEADER_TAGS = tuple((kw, tag_for_keyword(kw)) for kw in HEADER_KEYWORDS)
 
 
+_SKIP = object()  # an empty value: not in the header
+_HEADER_MEMO_SIZE = 16384
+# The header values of raw elements, as pydicom converts them, by (tag, VR, bytes, encoding, character
+# set, pydicom's conversion settings): the instances of a series repeat most of them (modality,
+# equipment, pixel layout, descriptions), and a conversion costs more than the lookup.
+_header_memo: dict[tuple, Any] = {}
+
+
+def _conversion_context(ds: pydicom.Dataset) -> tuple:
+    """What pydicom's conversion of a raw element of `ds` depends on besides the element: the
+    character set Dataset.__getitem__ passes, the value-type settings and the conversion hooks."""
+    charset = ds._read_charset or ds._character_set  # as Dataset.__getitem__ chooses it
+    return (
+        charset if isinstance(charset, str) else tuple(charset),
+        pydicom.config.use_DS_decimal,
+        pydicom.config.use_DS_numpy,
+        pydicom.config.use_IS_numpy,
+        pydicom.config.datetime_conversion,
+        pydicom.config.replace_un_with_known_vr,
+        pydicom.config.settings.reading_validation_mode,
+        pydicom.hooks.hooks.raw_element_value,
+        pydicom.hooks.hooks.raw_element_vr,
+    )
+
+
+def _header_value(v: Any) -> Any:
+    if v is None or v == "":
+        return _SKIP
+    if isinstance(v, pydicom.multival.MultiValue | list | tuple):
+        return tuple(_jsonable(x) for x in v)
+    return _jsonable(v)
+
+
 def _header(ds: pydicom.Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for kw, tag in _HEADER_TAGS:  # ds.get(kw), without its keyword lookups
-        if tag not in ds:
+    held = ds._dict  # the elements as held: ds[tag] converts a raw one, a converted one is itself
+    context = None
+    for kw, tag in _HEADER_TAGS:  # ds.get(kw), without its keyword and Tag lookups
+        elem = held.get(tag)
+        if elem is None:
             continue
-        v = ds[tag].value
-        if v is None or v == "":
-            continue
-        if isinstance(v, pydicom.multival.MultiValue | list | tuple):
-            out[kw] = [_jsonable(x) for x in v]
+        if isinstance(elem, RawDataElement) and type(elem.value) is bytes:
+            if context is None:
+                context = _conversion_context(ds)
+            key = (tag, elem.VR, elem.value, elem.is_little_endian, elem.is_implicit_VR, context)
+            value = _header_memo.get(key, _header_memo)
+            if value is _header_memo:
+                value = _header_value(ds[tag].value)
+                if len(_header_memo) >= _HEADER_MEMO_SIZE:
+                    _header_memo.clear()
+                _header_memo[key] = value
         else:
-            out[kw] = _jsonable(v)
+            value = _header_value((ds[tag] if isinstance(elem, RawDataElement) else elem).value)
+        if value is not _SKIP:
+            out[kw] = list(value) if type(value) is tuple else value
     return out
 
 

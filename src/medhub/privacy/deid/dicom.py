@@ -25,7 +25,7 @@ from functools import lru_cache
 import pydicom
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import PIXEL_KEYWORDS, Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
@@ -101,6 +101,15 @@ class _Ctx:
     overlay_action: str = "X"
 
 
+def _item(ds: Dataset, tag: int) -> DataElement | RawDataElement | None:
+    """`ds.get_item(tag)` for an int tag, without its Tag() conversion: the element as held (raw
+    or converted), a deferred one read and converted as get_item does."""
+    elem = ds._dict.get(tag)
+    if isinstance(elem, RawDataElement) and elem.value is None:
+        return ds.get_item(tag)
+    return elem
+
+
 def _first(ds: Dataset, tag: int) -> str:
     vals = _values(ds, tag)
     return vals[0].strip() if vals else ""
@@ -170,7 +179,7 @@ def patient_matcher(ds: Dataset) -> Matcher:
     (cached: the instances of one patient share it)."""
     names = [v for t in _NAME_TAGS for v in _values(ds, t)]
     ids = [v for t in _ID_TAGS for v in _values(ds, t)]
-    seq = ds.get_item(0x00101002)  # Other Patient IDs Sequence
+    seq = _item(ds, 0x00101002)  # Other Patient IDs Sequence
     if seq is not None:
         for item in ds[0x00101002].value or []:
             ids += _values(item, 0x00100020)
@@ -182,7 +191,7 @@ def patient_matcher(ds: Dataset) -> Matcher:
 
 
 def _vr(ds: Dataset, tag: int, raw: object = None) -> str:
-    raw = ds.get_item(tag) if raw is None else raw
+    raw = _item(ds, tag) if raw is None else raw
     vr = getattr(raw, "VR", None)
     if vr:
         return str(vr)
@@ -206,7 +215,7 @@ def _values(ds: Dataset, tag: int, raw: object = None, vr: str = "") -> list[str
     """The element's values as strings. Plain ASCII raw values are decoded here, without pydicom's
     conversion of the element (most values are, and this is the engine's hot path); others (other
     character sets, already converted elements) go through pydicom."""
-    raw = ds.get_item(tag) if raw is None else raw
+    raw = _item(ds, tag) if raw is None else raw
     value = getattr(raw, "value", None)
     if isinstance(value, bytes) and not isinstance(raw, DataElement):
         if value.isascii() and b"\x1b" not in value:
@@ -229,7 +238,7 @@ def _set(ds: Dataset, tag: int, vr: str, values: list[str] | str | None, old: ob
         values = (
             "\\".join(values) if vr in _STRING_VRS else (values[0] if len(values) == 1 else values or None)
         )
-    old = ds.get_item(tag) if old is None else old
+    old = _item(ds, tag) if old is None else old
     if (
         vr in _STRING_VRS
         and (values is None or (isinstance(values, str) and values.isascii()))
@@ -239,7 +248,11 @@ def _set(ds: Dataset, tag: int, vr: str, values: list[str] | str | None, old: ob
         data = (values or "").encode("ascii")
         if len(data) % 2:
             data += b"\x00" if vr == "UI" else b" "
-        ds[tag] = RawDataElement(Tag(tag), vr, len(data), data, 0, old.is_implicit_VR, old.is_little_endian)
+        elem = RawDataElement(Tag(tag), vr, len(data), data, 0, old.is_implicit_VR, old.is_little_endian)
+        if type(ds) is Dataset and not (tag >> 16) & 1 and tag not in PIXEL_KEYWORDS:
+            ds._dict[elem.tag] = elem  # all that Dataset.__setitem__ does for such an element
+        else:
+            ds[tag] = elem
         return
     if (
         isinstance(values, str)
@@ -294,14 +307,14 @@ def _apply(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object =
         del ds[tag]
         ctx.stats["removed"] += 1
         return True
-    raw = ds.get_item(tag) if raw is None else raw
+    raw = _item(ds, tag) if raw is None else raw
     try:
         inside = _apply_value(ds, tag, vr, action, ctx, raw)
     except Exception:  # noqa: BLE001 - a value that cannot be read is dropped, never passed on unread
         del ds[tag]
         ctx.stats["undecodable removed"] += 1
         return True
-    return inside or ds.get_item(tag) is not raw
+    return inside or _item(ds, tag) is not raw
 
 
 def _apply_value(ds: Dataset, tag: int, vr: str, action: str, ctx: _Ctx, raw: object) -> bool:
@@ -390,12 +403,14 @@ def _walk(ds: Dataset, ctx: _Ctx) -> bool:
     """De-identify one dataset (or sequence item) in place; whether anything in it changed."""
     overlay_action = ctx.overlay_action
     defaults = _defaults(ctx.policy.shift_dates)
+    shift = ctx.shift if ctx.policy.shift_dates else None  # as _clean_text passes it
+    some_private_kept = ctx.policy.retain_safe_private and ctx.policy.safe_private  # else none is
     changed = False
     for tag, raw in list(ds.items()):
         t = int(tag)
         group = t >> 16
         if group & 1:
-            if _private_kept(ds, t, ctx):
+            if some_private_kept and _private_kept(ds, t, ctx):
                 vr = _vr(ds, t, raw)
                 changed = _apply(ds, t, vr, "T" if vr != "SQ" else "K", ctx, raw) or changed
             else:
@@ -418,9 +433,36 @@ def _walk(ds: Dataset, ctx: _Ctx) -> bool:
                 continue
         elif "/" in action:
             action = resolve_compound(action, t, ctx.sop_class)
+        if action in _TEXT_ACTIONS and vr in _CHECKED_VRS and _text_unchanged(raw, vr, ctx, shift):
+            continue
         # the dataset's own key object: pydicom finds it by identity, an int costs a Python __eq__
         changed = _apply(ds, tag, vr, action, ctx, raw) or changed
     return changed
+
+
+_TEXT_ACTIONS = frozenset({"K", "C", "T"})
+_CHECKED_VRS = TEXT_VRS | {"PN"}  # the VRs whose values K, C and T check as text (_apply_value)
+
+
+def _text_unchanged(raw: object, vr: str, ctx: _Ctx, shift: int | None) -> bool:
+    """Whether K, C or T leave this raw ASCII text element as it is (every value already clean):
+    the check of `_apply` without its calls, for the most common element of a header. False where
+    `_apply` must decide (a converted element, other character sets, a value that changes)."""
+    if type(raw) is not RawDataElement:
+        return False
+    value = raw.value
+    if type(value) is not bytes or not value.isascii() or b"\x1b" in value:
+        return False
+    text = value.decode("ascii").rstrip("\x00 ")
+    if not text:
+        return True  # no values: nothing to check
+    matcher = ctx.matcher
+    try:
+        if vr in _SINGLE:
+            return cleaned_text(matcher, shift, text) == text
+        return all(cleaned_text(matcher, shift, v) == v for v in text.split("\\"))
+    except Exception:  # noqa: BLE001 - _apply decides (and drops what cannot be read)
+        return False
 
 
 def _add_age(ds: Dataset) -> None:
@@ -556,7 +598,7 @@ def deid_dataset(
             _set(ds, tag, vr, value)
         else:
             ds.add_new(tag, vr, value)
-    like = ds.get_item(0x00080018)  # an element as read: its encoding is the dataset's
+    like = _item(ds, 0x00080018)  # an element as read: its encoding is the dataset's
     method, codes = _method(policy)
     ds.add_new(0x00120063, "LO", method)  # De-identification Method
     _add_method_sequence(ds, codes, like)
