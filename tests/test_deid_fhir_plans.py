@@ -8,7 +8,7 @@ import copy
 import itertools
 import json
 import tarfile
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -153,3 +153,92 @@ def test_unseen_patients_free_text_dropped_in_plans(settings: Settings) -> None:
     }
     out = deid_resource(obs, secrets, Policy(), index, TODAY)
     assert out["code"] == {"coding": [{"code": "1"}]} and out["category"] == [{}]
+
+
+def test_one_key_shapes_settled_inline_match_the_generic_walk(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One-key References and Codings-only concepts, settled in the walk without a call (in dicts and
+    in lists, nested lists too), give what the generic walk gives, odd contents included."""
+    patient = {"resourceType": "Patient", "id": MRN, "name": [{"family": "Kim", "given": ["Minjun"]}]}
+    obs = {
+        "resourceType": "Observation",
+        "id": "o3",
+        "subject": {"reference": f"Patient/{MRN}"},
+        "focus": [{"reference": f"Patient/{MRN}"}, {"reference": "2024-03-01"}, {"reference": 7}],
+        "basedOn": [[{"reference": f"Patient/{MRN}"}], [{"coding": [{"code": "x"}]}]],
+        "partOf": {"reference": {"reference": f"Patient/{MRN}"}},
+        "code": {"coding": [{"code": "1", "display": "Minjun Kim"}, {"extension": [{"valueString": "Kim"}]}]},
+        "category": [{"coding": []}, {"text": "Minjun Kim"}],
+        "derivedFrom": [f"Patient/{MRN}", "2024-03-01T10:00:00+09:00", "plain"],
+        "effectivePeriod": {"start": "2024-03-01T10:00:00+09:00", "end": f"Patient/{MRN}"},
+        "issued": "2024-02-30T10:00:00Z",  # not a calendar day: kept
+    }
+    _same_with_and_without_plans(settings, [patient, obs], monkeypatch)
+    secrets, index = source_secrets(settings, "plans"), PatientIndex()
+    deid_resource(copy.deepcopy(patient), secrets, Policy(), index, TODAY)
+    out = deid_resource(copy.deepcopy(obs), secrets, Policy(), index, TODAY)
+    ref = "Patient/" + secrets.patient(MRN)
+    day = (date(2024, 3, 1) + timedelta(days=secrets.shift_days(MRN))).isoformat()
+    assert out["subject"] == {"reference": ref} and out["partOf"] == {"reference": {"reference": ref}}
+    assert out["focus"] == [{"reference": ref}, {"reference": day}, {"reference": 7}]
+    assert out["basedOn"] == [[{"reference": ref}], [{"coding": [{"code": "x"}]}]]
+    assert out["code"] == obs["code"]  # Codings pass as they are
+    assert out["category"] == [{"coding": []}, {"text": "***"}]
+    assert out["derivedFrom"] == [ref, f"{day}T10:00:00+09:00", "plain"]
+    assert out["effectivePeriod"] == {"start": f"{day}T10:00:00+09:00", "end": ref}
+    assert out["issued"] == "2024-02-30T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-03-01T10:00:00+09:00",
+        "2024-02-29T23:59:59.123Z",
+        "2023-02-29T10:00:00Z",  # not a calendar day: kept as it is
+        "2024-13-01T10:00:00Z",
+        "2024-03-01",
+        "2024-03",
+        "2024",
+        "2024-03-01T10:00",
+        "2024-03-01T1",  # not date-shaped
+        "0001-01-05T00:00:00Z",
+    ],
+)
+def test_shifted_date_keeps_shift_fhirs_result(value: str) -> None:
+    """A dateTime's day is shifted on its own (cached per day) and its time appended: the same as
+    shifting the whole value."""
+    from medhub.privacy.deid.dates import shift_fhir
+
+    for shift in (-180, -3650, -1):
+        fhir_elements.shifted_date.cache_clear()
+        try:
+            want = (shift_fhir(value, shift) or value) if fhir_elements.DATE_VALUE.match(value) else None
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                fhir_elements.shifted_date(value, shift)
+            continue
+        assert fhir_elements.shifted_date(value, shift) == want
+
+
+def test_patient_of_a_reference_is_cached_alike(settings: Settings) -> None:
+    """Whose patient a resource is about, asked again for the same reference (cached), is the same
+    answer; a reference with no valid patient id in it names no patient, then and later."""
+    from medhub.privacy.deid.fhir import _patient_of
+
+    for _ in range(2):
+        assert _patient_of({"resourceType": "Observation", "subject": {"reference": "Patient/p-1"}}) == "p-1"
+        assert _patient_of({"resourceType": "Observation", "subject": {"reference": "xPatient/p-1"}}) is None
+        assert _patient_of({"resourceType": "Observation", "subject": {"reference": "Patient/"}}) is None
+        assert (
+            _patient_of(
+                {
+                    "resourceType": "Group",
+                    "member": [
+                        {"entity": {"reference": "Patient/"}},
+                        {"entity": {"reference": "Patient/g2"}},
+                    ],
+                }
+            )
+            == "g2"
+        )

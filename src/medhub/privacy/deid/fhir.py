@@ -112,16 +112,27 @@ def _patient_of(resource: dict[str, Any]) -> str | None:
         return str(resource.get("id") or "") or None
     for k in _PATIENT_KEYS:
         refs = resource.get(k)
+        if refs is None:
+            continue
         for ref in refs if isinstance(refs, list) else (refs,):
             if isinstance(ref, dict):
                 target = ref.get("reference")
                 if not isinstance(target, str) and isinstance(ref.get("entity"), dict):
                     target = ref["entity"].get("reference")  # Group.member.entity
                 if isinstance(target, str) and "Patient/" in target:
-                    m = PATIENT_REF.search(target)
-                    if m:
-                        return m.group(1)
+                    local = _LOCALS.get(target)
+                    if local is None:
+                        m = PATIENT_REF.search(target)
+                        local = m.group(1) if m else ""
+                        if len(_LOCALS) >= 65536:
+                            _LOCALS.clear()
+                        _LOCALS[target] = local
+                    if local:
+                        return local
     return None
+
+
+_LOCALS: dict[str, str] = {}  # a reference -> the local patient id in it ("" for none); bounded
 
 
 def deid_resource(

@@ -10,8 +10,11 @@ rules); this module rewrites every element below it in one pass, no copies:
   `meta` (lastUpdated shifted, tags and security labels are Codings), a Reference reduced to its
   `reference` (and `display`, removed), a CodeableConcept (its text checked); an element whose
   keys a plan does not know goes through the generic loop, as strictly as any other;
-- the keyed and regex work is cached, bounded: a reference rewritten, a date shifted, a free text
-  cleaned (per patient matcher and shift), since the same values recur across a patient's resources.
+- the commonest shapes are settled in the loop itself, without a call: a one-key Reference, a
+  CodeableConcept of Codings alone (nothing in it changes), a Period's two dates;
+- the keyed and regex work is cached, bounded: a reference rewritten, a date shifted (a dateTime by
+  its day, so a patient's instants of one day share one shift), a free text cleaned (per patient
+  matcher and shift), since the same values recur across a patient's resources.
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ def shifted_date(value: str, shift: int) -> str | None:
     None where `value` is not date-shaped at all."""
     if not DATE_VALUE.match(value):
         return None
+    if len(value) > 10:  # a dateTime or instant: its day shifted (cached: a patient's days recur), time kept
+        day = shift_fhir(value[:10], shift)
+        return day + value[10:] if day is not None else value
     return shift_fhir(value, shift) or value
 
 
@@ -186,33 +192,35 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
         del node["data"]
         node.pop("url", None)
     drop: list[str] | None = None
+    shift = ctx.shift
     for k, v in node.items():  # values are replaced in place; keys to remove go after the loop
         try:
             kind = _kinds[k]
         except KeyError:
             kind = kind_of(k)
         tv = type(v)
-        if kind == META:
-            if tv is dict and v.keys() <= _META_KEYS:
-                _meta(v, ctx)
-                continue
-            kind = PLAIN  # not the shape of a Meta: what any plain key gets
-        if kind == PLAIN:  # most keys: only references to rewrite, and containers to enter
+        # Most keys are plain: only references to rewrite, and containers to enter. A `meta` that
+        # is not the shape of a Meta gets what any plain key gets.
+        if kind == PLAIN or (kind == META and (tv is not dict or not v.keys() <= _META_KEYS)):
             if tv is str:
-                if "Patient/" in v or (ctx.shift and len(v) >= 10 and v[4] == "-" and v[7] == "-"):
+                if "Patient/" in v or (shift and len(v) >= 10 and v[4] == "-" and v[7] == "-"):
                     node[k] = _plain(v, ctx)
             elif tv is dict:
-                ref = v.get("reference") if len(v) == 1 else None
-                if type(ref) is not str:
-                    element(v, ctx)
-                elif "Patient/" in ref or (ctx.shift and len(ref) >= 10 and ref[4] == "-"):
-                    v["reference"] = _plain(ref, ctx)  # a one-key Reference, settled without a call
+                if len(v) == 1:  # two shapes settled without a call: a one-key Reference, Codings alone
+                    ref = v.get("reference")
+                    if type(ref) is str:
+                        if "Patient/" in ref or (shift and len(ref) >= 10 and ref[4] == "-"):
+                            v["reference"] = _plain(ref, ctx)
+                        continue
+                    if "coding" in v:
+                        continue  # a CodeableConcept of Codings alone: nothing in it changes
+                element(v, ctx)
             elif tv is list:
                 walk_list(v, PLAIN, ctx)
         elif kind == DATE:  # as _string(DATE), without the call: the commonest kind after plain
             if tv is str:
-                if ctx.shift:
-                    out = shifted_date(v, ctx.shift)
+                if shift:
+                    out = shifted_date(v, shift)
                     if out is not None:
                         node[k] = out
                         continue
@@ -225,6 +233,8 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
                     walk(v, ctx)
             elif tv is list:
                 walk_list(v, DATE, ctx)
+        elif kind == META:
+            _meta(v, ctx)
         elif kind == SKIP:
             continue
         elif kind == IDENT:
@@ -316,15 +326,25 @@ def _concept(cc: dict[str, Any], ctx: Ctx) -> None:
         if ctx.unchecked:
             del cc["text"]
         else:
-            cc["text"] = clean_text(text, ctx)
+            cc["text"] = cleaned_text(ctx.matcher, ctx.shift or None, text)  # clean_text, without the call
     elif text is not None:
         walk(cc, ctx)
 
 
 def _period(period: dict[str, Any], ctx: Ctx) -> None:
-    """A Period {start, end}: both dates shifted."""
-    for k in period:
-        _value(period, k, DATE, ctx)
+    """A Period {start, end}: both dates shifted (as `_string` does to a date, without the call)."""
+    shift = ctx.shift
+    for k, v in period.items():
+        if type(v) is str:
+            if shift:
+                out = shifted_date(v, shift)
+                if out is not None:
+                    period[k] = out
+                    continue
+            if "Patient/" in v:
+                period[k] = patient_refs(v, ctx.secrets)
+        else:
+            _enter(v, DATE, ctx)
 
 
 def _meta(meta: dict[str, Any], ctx: Ctx) -> None:
@@ -368,16 +388,31 @@ def _codings(items: list[Any]) -> bool:
 
 
 def walk_list(items: list[Any], kind: int, ctx: Ctx) -> None:
-    enter = element if kind == PLAIN else walk
+    if kind == PLAIN:
+        for i, x in enumerate(items):
+            tx = type(x)
+            if tx is dict:
+                if len(x) == 1:  # as in `walk`: a one-key Reference, Codings alone
+                    ref = x.get("reference")
+                    if type(ref) is str:
+                        if "Patient/" in ref or (ctx.shift and len(ref) >= 10 and ref[4] == "-"):
+                            x["reference"] = _plain(ref, ctx)
+                        continue
+                    if "coding" in x:
+                        continue
+                element(x, ctx)
+            elif tx is str:
+                if "Patient/" in x or (ctx.shift and len(x) >= 10 and x[4] == "-"):
+                    items[i] = _plain(x, ctx)
+            elif tx is list:
+                walk_list(x, kind, ctx)
+        return
     for i, x in enumerate(items):
         tx = type(x)
         if tx is dict:
-            enter(x, ctx)
+            walk(x, ctx)
         elif tx is str:
-            if kind == PLAIN:
-                if "Patient/" in x or (ctx.shift and len(x) >= 10 and x[4] == "-"):
-                    items[i] = _plain(x, ctx)
-            elif kind == TEXT and ctx.unchecked:
+            if kind == TEXT and ctx.unchecked:
                 items[i] = ""
             else:
                 items[i] = _string(kind, x, ctx)
