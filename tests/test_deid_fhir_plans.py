@@ -242,3 +242,20 @@ def test_patient_of_a_reference_is_cached_alike(settings: Settings) -> None:
             )
             == "g2"
         )
+
+
+def test_long_texts_are_cleaned_alike_but_not_cached() -> None:
+    """The text cache keeps short texts only (memory bounded by entries, not by the input's texts):
+    a long text is cleaned exactly as a short one, and leaves the cache as it was."""
+    from medhub.privacy.deid.text import CACHED_TEXT_CHARS, Matcher
+
+    matcher = Matcher(names=["Minjun Kim"], ids=["900101-1234567"])
+    short = "seen by Minjun Kim, id 900101-1234567, on 2020-01-02"
+    long = short + " " + "x" * CACHED_TEXT_CHARS
+    cleaned_text.cache_clear()
+    short_out = cleaned_text(matcher, 3, short)
+    assert "Minjun" not in short_out and "1234567" not in short_out and "2020-01-05" in short_out
+    assert cleaned_text.cache_info().currsize == 1
+    long_out = cleaned_text(matcher, 3, long)
+    assert cleaned_text.cache_info().currsize == 1
+    assert long_out == short_out + " " + "x" * CACHED_TEXT_CHARS

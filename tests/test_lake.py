@@ -186,3 +186,25 @@ def test_dicom_header_memo_keys_on_the_character_set() -> None:
     latin._read_charset = "latin_1"
     assert latin.get_item(0x00081030).value == raw  # the same bytes
     assert writer._header(latin)["StudyDescription"] == raw.decode("latin-1").rstrip()
+
+
+def test_dicom_header_memo_keeps_short_values_only() -> None:
+    """A long header value is converted each time, not kept: the memo's memory stays bounded whatever
+    the files hold, and the header is the same."""
+    import io
+
+    from pydicom.dataset import Dataset
+
+    from medhub.lake import writer
+
+    ds = Dataset()
+    ds.StudyDescription = "CHEST " * 200  # 1,200 bytes
+    ds.SeriesDescription = "PA"
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.1.1", "1.2.3"
+    buf = io.BytesIO()
+    ds.save_as(buf, implicit_vr=False, little_endian=True)
+    writer._header_memo.clear()
+    header = writer._header(pydicom.dcmread(io.BytesIO(buf.getvalue()), force=True))
+    assert header["StudyDescription"] == ("CHEST " * 200).rstrip() and header["SeriesDescription"] == "PA"
+    assert writer._header_memo  # the short values are memoized
+    assert not any(len(key[2]) > writer._MEMO_VALUE_BYTES for key in writer._header_memo)

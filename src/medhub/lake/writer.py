@@ -61,6 +61,14 @@ def patient_ref(resource: dict[str, Any]) -> str | None:
     return None
 
 
+def _sha256_hex(pieces: list[bytes]) -> str:
+    """The sha256 of the pieces joined, without joining them."""
+    h = hashlib.sha256()
+    for piece in pieces:
+        h.update(piece)
+    return h.hexdigest()
+
+
 def _new_batch_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(6)}"
 
@@ -353,11 +361,7 @@ class LakeWriter:
         """Stage `data` (bytes, or consecutive pieces of them) as a blob; `sha`, where given, is
         its sha256 already computed."""
         pieces = [data] if isinstance(data, bytes) else data
-        if not sha:
-            h = hashlib.sha256()
-            for piece in pieces:
-                h.update(piece)
-            sha = h.hexdigest()
+        sha = sha or _sha256_hex(pieces)
         if sha not in self.blobs and not layout.blob_path(self.lake, sha).exists():
             folder = self.stage / "blobs"
             if not self.blobs:  # the batch's first blob: one mkdir per batch, not one per blob
@@ -379,10 +383,7 @@ class LakeWriter:
                 pydicom.dcmwrite(buf, ds)
                 pieces = [buf.getvalue()]
             header = orjson.dumps(_header(ds))
-        h = hashlib.sha256()
-        for piece in pieces:
-            h.update(piece)
-        sha = h.hexdigest()
+        sha = _sha256_hex(pieces)
         if not self._is_new(layout.DICOM, bytes.fromhex(sha[:16])):
             return "dicom", False
         self._stage_blob(pieces, sha)
@@ -519,6 +520,7 @@ _HEADER_TAGS = tuple((kw, tag_for_keyword(kw)) for kw in HEADER_KEYWORDS)
 
 _SKIP = object()  # an empty value: not in the header
 _HEADER_MEMO_SIZE = 16384
+_MEMO_VALUE_BYTES = 512  # longer values are converted each time: the memo's memory stays bounded
 # The header values of raw elements, as pydicom converts them, by (tag, VR, bytes, encoding, character
 # set, pydicom's conversion settings): the instances of a series repeat most of them (modality,
 # equipment, pixel layout, descriptions), and a conversion costs more than the lookup.
@@ -558,7 +560,8 @@ def _header(ds: pydicom.Dataset) -> dict[str, Any]:
         elem = held.get(tag)
         if elem is None:
             continue
-        if isinstance(elem, RawDataElement) and type(elem.value) is bytes:
+        raw = isinstance(elem, RawDataElement) and type(elem.value) is bytes
+        if raw and len(elem.value) <= _MEMO_VALUE_BYTES:
             if context is None:
                 context = _conversion_context(ds)
             key = (tag, elem.VR, elem.value, elem.is_little_endian, elem.is_implicit_VR, context)

@@ -25,7 +25,7 @@ from typing import Any
 
 from medhub.privacy.deid.common import Policy, SourceSecrets
 from medhub.privacy.deid.dates import shift_fhir
-from medhub.privacy.deid.text import Matcher, cleaned_text
+from medhub.privacy.deid.text import CACHED_TEXT_CHARS, Matcher, cleaned_text
 
 PATIENT_REF = re.compile(r"(?<![A-Za-z0-9])Patient/([A-Za-z0-9\-.]{1,64})")
 DATE_VALUE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
@@ -93,9 +93,10 @@ def patient_refs(value: str, secrets: SourceSecrets) -> str:
     out = _REFS.get(key)
     if out is None:
         out = PATIENT_REF.sub(lambda m: "Patient/" + secrets.patient(m.group(1)), value)
-        if len(_REFS) >= _CACHE_ENTRIES:
-            _REFS.clear()
-        _REFS[key] = out
+        if len(value) <= CACHED_TEXT_CHARS:  # a long text with a reference in it is not kept
+            if len(_REFS) >= _CACHE_ENTRIES:
+                _REFS.clear()
+            _REFS[key] = out
     return out
 
 

@@ -210,10 +210,24 @@ def _mask_romanized(text: str, korean: tuple[tuple[str, str], ...]) -> str:
     return out
 
 
-@lru_cache(maxsize=65536)
+# Longer texts (notes, reports) seldom recur; caching them would let memory grow with them.
+CACHED_TEXT_CHARS = 512
+
+
 def cleaned_text(matcher: Matcher, shift: int | None, value: str) -> str:
     """`value` with the patient's identifiers masked and, with a shift, dates in it shifted. Cached
-    (FHIR and DICOM alike): a patient's texts recur across resources and across the instances of a
-    series (codes, descriptions, device names)."""
+    for short texts (FHIR and DICOM alike): a patient's texts recur across resources and across the
+    instances of a series (codes, descriptions, device names)."""
+    if len(value) > CACHED_TEXT_CHARS:
+        return _cleaned(matcher, shift, value)
+    return _cleaned_short(matcher, shift, value)
+
+
+def _cleaned(matcher: Matcher, shift: int | None, value: str) -> str:
     new = matcher.clean(value)
     return new if shift is None else shift_text_dates(new, shift)
+
+
+_cleaned_short = lru_cache(maxsize=65536)(_cleaned)
+cleaned_text.cache_clear = _cleaned_short.cache_clear  # type: ignore[attr-defined]
+cleaned_text.cache_info = _cleaned_short.cache_info  # type: ignore[attr-defined]
