@@ -183,7 +183,10 @@ def test_one_key_shapes_settled_inline_match_the_generic_walk(
     assert out["subject"] == {"reference": ref} and out["partOf"] == {"reference": {"reference": ref}}
     assert out["focus"] == [{"reference": ref}, {"reference": day}, {"reference": 7}]
     assert out["basedOn"] == [[{"reference": ref}], [{"coding": [{"code": "x"}]}]]
-    assert out["code"] == obs["code"]  # Codings pass as they are
+    # a Coding passes as it is; an item of `coding` with more than a Coding's keys (here an
+    # extension with free text) is walked like any element
+    odd = {"extension": [{"valueString": "***"}]}
+    assert out["code"] == {"coding": [{"code": "1", "display": "Minjun Kim"}, odd]}
     assert out["category"] == [{"coding": []}, {"text": "***"}]
     assert out["derivedFrom"] == [ref, f"{day}T10:00:00+09:00", "plain"]
     assert out["effectivePeriod"] == {"start": f"{day}T10:00:00+09:00", "end": ref}

@@ -4,7 +4,8 @@ NDJSON streams one line at a time (orjson), so memory stays bounded whatever the
 overlong line is skipped without being held whole. A JSON document is parsed whole, up to
 MAX_JSON_BYTES; larger documents are refused with a clear error (send them as NDJSON).
 Bundle entries are yielded one by one with `urn:uuid:` references resolved to `Type/id`
-from the entries' fullUrls.
+from the entries' fullUrls; with `resolve=False` (for a gate that resolves them in its own walk)
+they are left as sent and the fullUrl map rides on the item (`FhirItem.refs`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def check_resource(res: Any) -> str | None:
     return None
 
 
-def read_ndjson(path: Path) -> Iterator[FhirItem | Rejected]:
+def read_ndjson(path: Path, resolve: bool = True) -> Iterator[FhirItem | Rejected]:
     name = str(path)
     with open(path, "rb") as f:
         lineno = 0
@@ -67,10 +68,10 @@ def read_ndjson(path: Path) -> Iterator[FhirItem | Rejected]:
             except orjson.JSONDecodeError as exc:
                 yield Rejected(name, f"invalid JSON: {exc}", lineno)
                 continue
-            yield from _document_items(name, res, lineno)
+            yield from _document_items(name, res, lineno, resolve)
 
 
-def read_json(path: Path, data: bytes | None = None) -> Iterator[FhirItem | Rejected]:
+def read_json(path: Path, data: bytes | None = None, resolve: bool = True) -> Iterator[FhirItem | Rejected]:
     """Items of one JSON document; `data`, where given, is the file's content already read."""
     name = str(path)
     size = len(data) if data is not None else path.stat().st_size
@@ -87,19 +88,23 @@ def read_json(path: Path, data: bytes | None = None) -> Iterator[FhirItem | Reje
     except orjson.JSONDecodeError as exc:
         yield Rejected(name, f"invalid JSON: {exc}")
         return
-    yield from _document_items(name, doc, None)
+    yield from _document_items(name, doc, None, resolve)
 
 
-def _document_items(name: str, doc: Any, line: int | None) -> Iterable[FhirItem | Rejected]:
+def _document_items(
+    name: str, doc: Any, line: int | None, resolve: bool = True
+) -> Iterable[FhirItem | Rejected]:
     """The items of one parsed document (an NDJSON line or a whole JSON file): a Bundle's entries, or itself.
     A plain resource comes back as a 1-tuple, not a generator: this runs once per NDJSON line."""
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
-        return _bundle_items(name, doc, line)
+        return _bundle_items(name, doc, line, resolve)
     problem = check_resource(doc)
     return (Rejected(name, problem, line),) if problem else (FhirItem(name, doc, line),)
 
 
-def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirItem | Rejected]:
+def _bundle_items(
+    name: str, bundle: dict, line: int | None, resolve: bool = True
+) -> Iterator[FhirItem | Rejected]:
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         yield Rejected(name, "Bundle.entry is not a list", line)
@@ -130,9 +135,13 @@ def _bundle_items(name: str, bundle: dict, line: int | None) -> Iterator[FhirIte
         if problem:
             yield Rejected(name, f"Bundle entry {i}: {problem}", line)
             continue
-        if urls:
+        if not urls:
+            yield FhirItem(name, res, line)
+        elif resolve:
             _resolve(res, urls)
-        yield FhirItem(name, res, line)
+            yield FhirItem(name, res, line)
+        else:
+            yield FhirItem(name, res, line, urls)
 
 
 _CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"})

@@ -31,7 +31,16 @@ from medhub.ingest.dicom import read_dicom
 from medhub.ingest.fhir import MAX_JSON_BYTES, read_json, read_ndjson
 from medhub.ingest.plan import Unit, plan
 from medhub.ingest.quarantine import keep_copy
-from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Gate, HeldForReview, Item, Rejected
+from medhub.ingest.records import (
+    BiosignalItem,
+    DicomItem,
+    FhirItem,
+    Gate,
+    HeldForReview,
+    Item,
+    Rejected,
+    gate_resolves_refs,
+)
 from medhub.store import ops
 
 MAX_REJECTS_PER_FILE = 100  # a file this broken is not read to the end
@@ -299,8 +308,14 @@ def _ingest_unit(
     rejected = 0
     new_by_type: Counter = Counter()
     dup_by_type: Counter = Counter()
+    resolve = not gate_resolves_refs(gate)  # Bundle references: resolved by the reader, or by the gate
     if data is not None:
-        items = (read_json if unit.format == detect.JSON else read_dicom)(unit.path, data=data)
+        if unit.format == detect.JSON:
+            items = read_json(unit.path, data=data, resolve=resolve)
+        else:
+            items = read_dicom(unit.path, data=data)
+    elif unit.format == detect.NDJSON and not resolve:
+        items = READERS[unit.format](unit.path, resolve=False)
     else:
         items = READERS[unit.format](unit.path)
     while True:

@@ -28,11 +28,13 @@ class Rejected:
 @dataclass
 class FhirItem:
     """One FHIR R4 resource as sent. Bundle entries arrive one by one, with `urn:uuid:`
-    references already resolved to `Type/id` by the reader."""
+    references resolved to `Type/id` by the reader; or, for a gate that resolves them in its own
+    walk (`resolves_bundle_references`), left as sent with the Bundle's fullUrl map in `refs`."""
 
     source_file: str
     resource: dict[str, Any]
     line: int | None = None
+    refs: dict[str, str] | None = None  # fullUrl -> "Type/id", where references are left to the gate
 
 
 @dataclass
@@ -85,5 +87,13 @@ class HeldForReview(Exception):
 
 
 # A gate takes one item from a source and returns it with identities removed, or raises
-# HeldForReview. It must never return an item that still carries a direct identifier.
+# HeldForReview. It must never return an item that still carries a direct identifier. A gate
+# whose attribute `resolves_bundle_references` is true gets Bundle entries with their references
+# unresolved and `FhirItem.refs` set, and must return them resolved (refs None).
 Gate = Callable[[Item], Item]
+RESOLVES_REFS = "resolves_bundle_references"
+
+
+def gate_resolves_refs(gate: Gate) -> bool:
+    """Whether `gate` resolves Bundle `urn:uuid:` references itself (the reader then leaves them)."""
+    return getattr(gate, RESOLVES_REFS, False) is True

@@ -337,6 +337,10 @@ class LakeWriter:
         raise TypeError(f"the lake writer does not know items of type {type(item).__name__}")
 
     def _add_fhir(self, item: FhirItem) -> tuple[str, bool]:
+        if item.refs is not None:
+            raise ValueError(
+                "a Bundle entry reached the lake with its references unresolved (no gate resolved them)"
+            )
         res = item.resource
         rtype = res["resourceType"]
         text = orjson.dumps(res)

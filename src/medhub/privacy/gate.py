@@ -8,13 +8,14 @@ Per source, with keys from the key store (settings.key_dir, never under the hub 
 - a DICOM image at risk of burned-in text raises HeldForReview (the pipeline quarantines it).
 
 FHIR resources and DICOM datasets are changed in place (no copy of pixel data); biosignal items
-are replaced by a de-identified copy that shares the sample arrays.
+are replaced by a de-identified copy that shares the sample arrays. The FHIR walk also resolves a
+Bundle entry's `urn:uuid:` references (the reader leaves them to it: one walk instead of two).
 """
 
 from __future__ import annotations
 
 from medhub.config import Settings
-from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Gate, Item
+from medhub.ingest.records import RESOLVES_REFS, BiosignalItem, DicomItem, FhirItem, Gate, Item
 from medhub.privacy.deid.biosignal import deid_record
 from medhub.privacy.deid.common import Policy, source_secrets
 from medhub.privacy.deid.dicom import deid_dataset
@@ -37,8 +38,8 @@ def gate_with_policy(settings: Settings, source: str, policy: Policy) -> Gate:
     def gate(item: Item) -> Item:
         if isinstance(item, FhirItem):
             deposit(item.resource)  # before de-identification: plaintext never leaves the source
-            resource = deid_resource(item.resource, secrets, policy, patients)
-            return FhirItem(item.source_file, resource, item.line)
+            resource = deid_resource(item.resource, secrets, policy, patients, refs=item.refs)
+            return FhirItem(item.source_file, resource, item.line)  # references resolved: refs None
         if isinstance(item, DicomItem):
             dataset = deid_dataset(item.dataset, secrets, policy, known=patients.get)
             return DicomItem(item.source_file, dataset)
@@ -47,4 +48,5 @@ def gate_with_policy(settings: Settings, source: str, policy: Policy) -> Gate:
         raise TypeError(f"the privacy gate does not know items of type {type(item).__name__}")
 
     deposit.bind(gate)
+    setattr(gate, RESOLVES_REFS, True)  # the de-identifying walk resolves Bundle references (deid.fhir)
     return gate

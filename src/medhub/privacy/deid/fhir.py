@@ -104,21 +104,24 @@ def patient_matcher(patient: dict[str, Any]) -> Matcher:
 _PATIENT_KEYS = ("subject", "patient", "beneficiary", "individual", "for", "focus", "target", "member")
 
 
-def _patient_of(resource: dict[str, Any]) -> str | None:
+def _patient_of(resource: dict[str, Any], refs: dict[str, str] | None = None) -> str | None:
     """The local id of the patient a resource is about: its own id for a Patient, else the first
-    Patient reference among the usual elements (Provenance.target and Group.member included). A
-    resource about no patient (Organization, Practitioner, Medication...) has no date shift."""
+    Patient reference among the usual elements (Provenance.target and Group.member included), a
+    Bundle's `urn:uuid:` reference read through `refs`. A resource about no patient (Organization,
+    Practitioner, Medication...) has no date shift."""
     if resource.get("resourceType") == "Patient":
         return str(resource.get("id") or "") or None
     for k in _PATIENT_KEYS:
-        refs = resource.get(k)
-        if refs is None:
+        values = resource.get(k)
+        if values is None:
             continue
-        for ref in refs if isinstance(refs, list) else (refs,):
+        for ref in values if isinstance(values, list) else (values,):
             if isinstance(ref, dict):
                 target = ref.get("reference")
                 if not isinstance(target, str) and isinstance(ref.get("entity"), dict):
                     target = ref["entity"].get("reference")  # Group.member.entity
+                if refs is not None and isinstance(target, str) and target.startswith("urn:uuid:"):
+                    target = refs.get(target, target)
                 if isinstance(target, str) and "Patient/" in target:
                     local = _LOCALS.get(target)
                     if local is None:
@@ -141,10 +144,14 @@ def deid_resource(
     policy: Policy,
     index: PatientIndex | None = None,
     today: date | None = None,
+    refs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """De-identify `resource` in place and return it."""
+    """De-identify `resource` in place and return it. `refs`, for a Bundle entry whose `urn:uuid:`
+    references are left as sent, maps each fullUrl to `Type/id`: the walk resolves every reference
+    it meets (each one it does not skip as a datatype of primitives, which holds none) before
+    de-identifying it, so the result is that of resolving first."""
     rtype = resource.get("resourceType")
-    local = _patient_of(resource)
+    local = _patient_of(resource, refs)
     if rtype == "Patient":
         matcher = patient_matcher(resource)
         if index is not None and local:
@@ -153,7 +160,7 @@ def deid_resource(
         known = index.get(local) if index is not None else None
         matcher = known or (_UNCHECKED if local and index is not None else _EMPTY)
     shift = secrets.shift_days(local) if (local and policy.shift_dates) else 0
-    ctx = Ctx(secrets, policy, shift, matcher, matcher is _UNCHECKED)
+    ctx = Ctx(secrets, policy, shift, matcher, matcher is _UNCHECKED, refs)
     resource.pop("text", None)  # narrative
     birth = None
     if rtype == "Patient":

@@ -71,15 +71,23 @@ _CACHE_ENTRIES = 65536  # per cache; a full cache is emptied (the values recur p
 
 class Ctx:
     """What the walk needs for one resource: the source's secrets, the policy, the patient's shift
-    and matcher, and whether that matcher is unchecked (the patient not seen: free text is dropped)."""
+    and matcher, whether that matcher is unchecked (the patient not seen: free text is dropped), and
+    the Bundle's fullUrl map where `urn:uuid:` references are left to the walk (`refs`, else None)."""
 
-    __slots__ = ("secrets", "policy", "shift", "matcher", "unchecked")
+    __slots__ = ("secrets", "policy", "shift", "matcher", "unchecked", "refs")
 
     def __init__(
-        self, secrets: SourceSecrets, policy: Policy, shift: int, matcher: Matcher, unchecked: bool
+        self,
+        secrets: SourceSecrets,
+        policy: Policy,
+        shift: int,
+        matcher: Matcher,
+        unchecked: bool,
+        refs: dict[str, str] | None = None,
     ) -> None:
         self.secrets, self.policy, self.shift, self.matcher = secrets, policy, shift, matcher
         self.unchecked = unchecked
+        self.refs = refs
 
 
 # --- cached value rewrites ------------------------------------------------------------------------
@@ -194,6 +202,7 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
         node.pop("url", None)
     drop: list[str] | None = None
     shift = ctx.shift
+    refs = ctx.refs
     for k, v in node.items():  # values are replaced in place; keys to remove go after the loop
         try:
             kind = _kinds[k]
@@ -204,16 +213,21 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
         # is not the shape of a Meta gets what any plain key gets.
         if kind == PLAIN or (kind == META and (tv is not dict or not v.keys() <= _META_KEYS)):
             if tv is str:
+                if refs is not None and k == "reference" and v.startswith("urn:uuid:"):
+                    v = node[k] = refs.get(v, v)  # a Bundle reference, resolved before anything else
                 if "Patient/" in v or (shift and len(v) >= 10 and v[4] == "-" and v[7] == "-"):
                     node[k] = _plain(v, ctx)
             elif tv is dict:
                 if len(v) == 1:  # two shapes settled without a call: a one-key Reference, Codings alone
                     ref = v.get("reference")
                     if type(ref) is str:
+                        if refs is not None and ref.startswith("urn:uuid:"):
+                            ref = v["reference"] = refs.get(ref, ref)
                         if "Patient/" in ref or (shift and len(ref) >= 10 and ref[4] == "-"):
                             v["reference"] = _plain(ref, ctx)
                         continue
-                    if "coding" in v:
+                    coding = v.get("coding")
+                    if type(coding) is list and _codings(coding):
                         continue  # a CodeableConcept of Codings alone: nothing in it changes
                 element(v, ctx)
             elif tv is list:
@@ -236,8 +250,15 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
                 walk_list(v, DATE, ctx)
         elif kind == META:
             _meta(v, ctx)
-        elif kind == SKIP:
-            continue
+        elif kind == SKIP:  # a Coding, or a list of them: passed by where they are only Codings
+            if tv is dict:
+                if not _is_coding(v):
+                    walk(v, ctx)
+            elif tv is list:
+                if not _codings(v):
+                    walk_list(v, PLAIN, ctx)
+            elif tv is str and "Patient/" in v:
+                node[k] = patient_refs(v, ctx.secrets)
         elif kind == IDENT:
             ids = identifiers(v, ctx)
             if ids:
@@ -284,22 +305,27 @@ def element(v: dict[str, Any], ctx: Ctx) -> None:
     anything else (a shape with a key the plan does not know) by the generic walk."""
     if "coding" in v:
         if v.keys() <= _CONCEPT_KEYS:
-            if "text" in v:
-                _concept(v, ctx)
-            return  # Codings only: passed by
+            coding = v["coding"]
+            if type(coding) is list and _codings(coding):
+                if "text" in v:
+                    _concept(v, ctx)
+                return  # Codings only: passed by
     elif "reference" in v or "display" in v:
         if v.keys() <= _REFERENCE_KEYS:  # a Reference: its display removed, a Patient rewritten
             if "display" in v:
                 del v["display"]
             target = v.get("reference")
             if type(target) is str:
+                refs = ctx.refs
+                if refs is not None and target.startswith("urn:uuid:"):
+                    target = v["reference"] = refs.get(target, target)
                 if "Patient/" in target or (ctx.shift and len(target) >= 10 and target[4] == "-"):
                     v["reference"] = _plain(target, ctx)
             elif target is not None:
                 _enter(target, PLAIN, ctx)
             return
     elif "currency" in v:
-        if v.keys() <= _MONEY_KEYS:
+        if v.keys() <= _MONEY_KEYS and _flat(v):
             return  # Money: a decimal and a currency code
     elif "start" in v or "end" in v:
         if v.keys() <= _PERIOD_KEYS:
@@ -314,7 +340,7 @@ def element(v: dict[str, Any], ctx: Ctx) -> None:
         if len(v) == 1:
             _concept(v, ctx)
             return
-    elif ("unit" in v or "code" in v) and v.keys() <= _QUANTITY_KEYS:
+    elif ("unit" in v or "code" in v) and v.keys() <= _QUANTITY_KEYS and _flat(v):
         return  # Quantity (Age, Duration, Count, Distance...): a decimal, a comparator, unit codes
     walk(v, ctx)
 
@@ -378,12 +404,33 @@ def _enter(v: Any, kind: int, ctx: Ctx) -> None:
 
 
 _CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"})
+_PRIMITIVES = (str, int, float, bool)
+
+
+def _flat(v: dict[str, Any]) -> bool:
+    """Whether every value of `v` is a JSON primitive (a datatype of primitives holds nothing to
+    change; a value that is an object or an array is not that datatype and is walked)."""
+    for x in v.values():  # noqa: SIM110 - a plain loop: no generator per call on the hot path
+        if type(x) not in _PRIMITIVES and x is not None:
+            return False
+    return True
+
+
+def _is_coding(c: Any) -> bool:
+    """Whether `c` is a Coding and only that: Coding keys alone (a code or a system among them),
+    primitive values. A Coding with anything more (an extension, say) is walked like any element."""
+    if type(c) is not dict or not c.keys() <= _CODING_KEYS or ("code" not in c and "system" not in c):
+        return False
+    for x in c.values():  # noqa: SIM110 - as in _flat
+        if type(x) not in _PRIMITIVES:
+            return False
+    return True
 
 
 def _codings(items: list[Any]) -> bool:
-    """Whether every item is a Coding (nothing but Coding keys, with a code or a system)."""
-    for c in items:
-        if type(c) is not dict or not c.keys() <= _CODING_KEYS or ("code" not in c and "system" not in c):
+    """Whether every item is a Coding and only that (`_is_coding`)."""
+    for c in items:  # noqa: SIM110 - as in _flat
+        if not _is_coding(c):
             return False
     return True
 
@@ -396,10 +443,14 @@ def walk_list(items: list[Any], kind: int, ctx: Ctx) -> None:
                 if len(x) == 1:  # as in `walk`: a one-key Reference, Codings alone
                     ref = x.get("reference")
                     if type(ref) is str:
+                        refs = ctx.refs
+                        if refs is not None and ref.startswith("urn:uuid:"):
+                            ref = x["reference"] = refs.get(ref, ref)
                         if "Patient/" in ref or (ctx.shift and len(ref) >= 10 and ref[4] == "-"):
                             x["reference"] = _plain(ref, ctx)
                         continue
-                    if "coding" in x:
+                    coding = x.get("coding")
+                    if type(coding) is list and _codings(coding):
                         continue
                 element(x, ctx)
             elif tx is str:
@@ -464,6 +515,9 @@ def identifiers(value: Any, ctx: Ctx) -> Any:
                 ident["value"] = _identifier_pseudonym(ctx.secrets, system, raw)
         if isinstance(ident.get("type"), dict):
             ident["type"].pop("text", None)
+            codings = ident["type"].get("coding")
+            if not (ident["type"].keys() <= _CONCEPT_KEYS and (codings is None or _codings(codings))):
+                walk(ident["type"], ctx)  # anything in it beyond plain Codings is walked
         if isinstance(ident.get("period"), dict):
             walk(ident["period"], ctx)
         out.append(ident)
