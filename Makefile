@@ -3,35 +3,47 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean native
+
+# Compiled with mypyc where a C compiler is at hand (setup.py, src/medhub/_native.py); the
+# editable install builds them once, `native` again whenever one of these sources changes.
+NATIVE_SOURCES := setup.py src/medhub/_native.py src/medhub/ingest/fhir.py src/medhub/privacy/deid/dates.py \
+	src/medhub/privacy/deid/text.py src/medhub/privacy/deid/fhir_elements.py src/medhub/privacy/deid/fhir.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.core: pyproject.toml | $(BIN)/python
+$(VENV)/.core: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
-	touch $@
+	touch $@ $(VENV)/.native
 
+# The extras add packages only: the compiled modules from the install above stay in place.
 $(VENV)/.dev: pyproject.toml $(VENV)/.core
-	$(BIN)/pip install --quiet -e '.[dev]'
+	MEDHUB_COMPILE=0 $(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.dev
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	MEDHUB_COMPILE=0 $(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
+
+$(VENV)/.native: $(NATIVE_SOURCES) | $(VENV)/.dev
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+native: $(VENV)/.native
 
 demo: $(VENV)/.core
 	$(BIN)/medhub demo
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV)/.native
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
 
-bench: $(VENV)/.bench
+bench: $(VENV)/.bench $(VENV)/.native
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/views.py
 	$(BIN)/python bench/linkage.py
@@ -39,4 +51,5 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/fleet.py
 
 clean:
-	rm -rf $(VENV) .medhub .medhub-keys .medhub-linkage
+	rm -rf $(VENV) .medhub .medhub-keys .medhub-linkage build
+	find src -name '*.so' -delete; rm -f src/medhub/_native_sources.json

@@ -45,7 +45,7 @@ from medhub.config import load_settings
 from medhub.ingest.records import HeldForReview
 from medhub.privacy.deid.common import Policy, SourceSecrets
 from medhub.privacy.deid.dicom import _matcher, _union, burned_in_risk, deid_dataset
-from medhub.privacy.deid.text import _patterns, cleaned_text
+from medhub.privacy.deid.text import _patterns, clear_text_cache
 from medhub.privacy.keys import KeyStore
 from medhub.shared_data import shared_path
 
@@ -554,7 +554,7 @@ def timing(src: Path, timed: set[str], work: Path, repeat: int) -> dict[str, flo
         for r in range(repeat):  # every run starts cold: fresh tools, no cached per-patient state
             _matcher.cache_clear()
             _union.cache_clear()
-            cleaned_text.cache_clear()
+            clear_text_cache()
             _patterns.cache_clear()
             procs = {name: TOOLS[name](work / f"timing-{r}-{name}".replace(" ", "_")) for name in TOOLS}
             for rel in sorted(timed):

@@ -76,6 +76,8 @@ def id_forms(ids: Iterable[str]) -> set[str]:
 class Matcher:
     """Finds a patient's identifiers (and identifier-shaped strings) in free text."""
 
+    _korean: tuple[tuple[str, str], ...]
+
     def __init__(
         self, names: Iterable[str] = (), ids: Iterable[str] = (), others: Iterable[str] = ()
     ) -> None:
@@ -85,7 +87,7 @@ class Matcher:
 
     def _set_terms(self, terms: set[str]) -> None:
         self.terms = terms
-        self._korean: tuple[tuple[str, str], ...] = ()
+        self._korean = ()
         # Prefilter: every match contains the term's normalized form (case and separators gone); only
         # the terms found that way go into a (small, cached) regex that decides and masks.
         self._keys = tuple((k, t) for t in sorted(terms, key=len, reverse=True) if (k := _norm(t)))
@@ -130,7 +132,9 @@ def _patterns(terms: tuple[str, ...]) -> list[re.Pattern]:
     """Regexes for these terms (longest first): Latin and other scripts as whole words, Hangul anywhere
     (Korean attaches particles to names); ASCII case folding for Latin, none needed for Hangul. Separate
     small patterns compile an order of magnitude faster than one Unicode case-insensitive one."""
-    ascii_alts, hangul_alts, other_alts = [], [], []
+    ascii_alts: list[str] = []
+    hangul_alts: list[str] = []
+    other_alts: list[str] = []
     for t in terms:
         if t.isascii():
             ascii_alts.append(re.escape(t).replace(r"\ ", r"[ \t^,_]*"))
@@ -229,5 +233,13 @@ def _cleaned(matcher: Matcher, shift: int | None, value: str) -> str:
 
 
 _cleaned_short = lru_cache(maxsize=65536)(_cleaned)
-cleaned_text.cache_clear = _cleaned_short.cache_clear  # type: ignore[attr-defined]
-cleaned_text.cache_info = _cleaned_short.cache_info  # type: ignore[attr-defined]
+
+
+def clear_text_cache() -> None:
+    """Empty the cache of cleaned short texts (benchmarks and tests start cold with it)."""
+    _cleaned_short.cache_clear()
+
+
+def text_cache_size() -> int:
+    """How many cleaned short texts are cached."""
+    return _cleaned_short.cache_info().currsize
