@@ -125,6 +125,21 @@ def test_odd_shapes_are_walked_and_resolved(settings: Settings) -> None:
     assert "urn:uuid:" not in fused and '"p1"' not in fused
 
 
+def test_a_patient_reference_in_a_coding_or_quantity_is_rewritten(settings: Settings) -> None:
+    obs = {
+        "resourceType": "Observation",
+        "id": "o8",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "s", "code": "Patient/p1"}]},
+        "valueCoding": {"system": "s", "code": "Patient/p1"},
+        "valueQuantity": {"value": 1, "unit": "Patient/p1"},
+    }
+    out = json.loads(_both(settings, obs, Policy())[1])
+    pseudo = "Patient/" + source_secrets(settings, "refs").patient("p1")
+    assert out["code"]["coding"][0]["code"] == pseudo
+    assert out["valueCoding"]["code"] == pseudo and out["valueQuantity"]["unit"] == pseudo
+
+
 def _same_rows_either_way(settings: Settings, documents: list[tuple[str, bytes]]) -> int:
     """De-identify every resource of `documents` (name, JSON bytes) under each policy, resolved by
     the reader and resolved in the walk; assert identical rows; return how many were compared."""

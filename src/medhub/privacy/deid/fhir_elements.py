@@ -408,11 +408,12 @@ _PRIMITIVES = (str, int, float, bool)
 
 
 def _flat(v: dict[str, Any]) -> bool:
-    """Whether every value of `v` is a JSON primitive (a datatype of primitives holds nothing to
-    change; a value that is an object or an array is not that datatype and is walked)."""
+    """Whether every value of `v` is a JSON primitive with no Patient reference in it (such a
+    datatype holds nothing to change; anything else is not that datatype and is walked)."""
     for x in v.values():  # noqa: SIM110 - a plain loop: no generator per call on the hot path
-        if type(x) not in _PRIMITIVES and x is not None:
-            return False
+        tx = type(x)
+        if (tx not in _PRIMITIVES and x is not None) or (tx is str and "Patient/" in x):
+            return False  # a Patient reference in it, however odd, is walked and rewritten
     return True
 
 
@@ -422,7 +423,8 @@ def _is_coding(c: Any) -> bool:
     if type(c) is not dict or not c.keys() <= _CODING_KEYS or ("code" not in c and "system" not in c):
         return False
     for x in c.values():  # noqa: SIM110 - as in _flat
-        if type(x) not in _PRIMITIVES:
+        tx = type(x)
+        if tx not in _PRIMITIVES or (tx is str and "Patient/" in x):
             return False
     return True
 
