@@ -185,6 +185,16 @@ def _plain(value: str, ctx: Ctx) -> str:
     return value
 
 
+def _reference(r: dict[str, Any], target: str, ctx: Ctx) -> None:
+    """A Reference's `reference` (the string `target`): a Bundle's `urn:uuid:` resolved first, then
+    a Patient rewritten or a full date shifted, as under any plain key."""
+    refs = ctx.refs
+    if refs is not None and target.startswith("urn:uuid:"):
+        target = r["reference"] = refs.get(target, target)
+    if "Patient/" in target or (ctx.shift and len(target) >= 10 and target[4] == "-"):
+        r["reference"] = _plain(target, ctx)
+
+
 # --- the walk ------------------------------------------------------------------------------------
 
 _REFERENCE_KEYS = frozenset({"reference", "display"})
@@ -221,10 +231,7 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
                 if len(v) == 1:  # two shapes settled without a call: a one-key Reference, Codings alone
                     ref = v.get("reference")
                     if type(ref) is str:
-                        if refs is not None and ref.startswith("urn:uuid:"):
-                            ref = v["reference"] = refs.get(ref, ref)
-                        if "Patient/" in ref or (shift and len(ref) >= 10 and ref[4] == "-"):
-                            v["reference"] = _plain(ref, ctx)
+                        _reference(v, ref, ctx)
                         continue
                     coding = v.get("coding")
                     if type(coding) is list and _codings(coding):
@@ -316,11 +323,7 @@ def element(v: dict[str, Any], ctx: Ctx) -> None:
                 del v["display"]
             target = v.get("reference")
             if type(target) is str:
-                refs = ctx.refs
-                if refs is not None and target.startswith("urn:uuid:"):
-                    target = v["reference"] = refs.get(target, target)
-                if "Patient/" in target or (ctx.shift and len(target) >= 10 and target[4] == "-"):
-                    v["reference"] = _plain(target, ctx)
+                _reference(v, target, ctx)
             elif target is not None:
                 _enter(target, PLAIN, ctx)
             return
@@ -445,11 +448,7 @@ def walk_list(items: list[Any], kind: int, ctx: Ctx) -> None:
                 if len(x) == 1:  # as in `walk`: a one-key Reference, Codings alone
                     ref = x.get("reference")
                     if type(ref) is str:
-                        refs = ctx.refs
-                        if refs is not None and ref.startswith("urn:uuid:"):
-                            ref = x["reference"] = refs.get(ref, ref)
-                        if "Patient/" in ref or (ctx.shift and len(ref) >= 10 and ref[4] == "-"):
-                            x["reference"] = _plain(ref, ctx)
+                        _reference(x, ref, ctx)
                         continue
                     coding = x.get("coding")
                     if type(coding) is list and _codings(coding):
