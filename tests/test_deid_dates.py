@@ -46,3 +46,47 @@ def test_text_dates_all_formats_move_together() -> None:
 def test_age_strings() -> None:
     assert group_as("095Y") == "090Y" and group_as("089Y") == "089Y" and group_as("011M") == "011M"
     assert group_as("old") is None
+
+
+@given(st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)), DAYS)
+def test_full_date_fast_path_is_date_arithmetic(d: date, days: int) -> None:
+    """A full date ('YYYY-MM-DD', ASCII digits) is shifted without the regex: the answer is plain
+    date arithmetic, the year in four digits, and a shift past year 1 raises as before."""
+    try:
+        want = (d + timedelta(days=days)).isoformat()
+    except OverflowError:
+        want = None
+    if want is None:
+        try:
+            shift_fhir(d.isoformat(), days)
+        except OverflowError:
+            return
+        raise AssertionError("a shift before year 1 must raise")
+    assert shift_fhir(d.isoformat(), days) == want
+
+
+def test_full_date_fast_path_leaves_odd_shapes_to_the_regex() -> None:
+    assert shift_fhir("2024-02-30", -1) is None  # not a calendar day
+    assert shift_fhir("2024-13-01", -1) is None
+    assert shift_fhir("２０２４-03-01", -1) is not None  # other scripts' digits: the regex path, as before
+    assert shift_fhir("2024-03-01", -1) == "2024-02-29"
+    assert shift_fhir("2024-3-011", -1) is None
+
+
+def test_text_date_check_is_shared_across_shifts() -> None:
+    """Whether a text holds a date is kept per text (the same for every patient): texts with and
+    without dates, asked in turn under different shifts, get what a cold cache gives."""
+    from medhub.privacy.deid.dates import clear_text_date_cache
+
+    texts = ["BMI 30+ - obesity", "seen 2024-03-01", "code 12345", "20240301 and 01-MAR-2024", "no digits"]
+    cold = {}
+    for days in (-1, -30):
+        for t in texts:
+            clear_text_date_cache()
+            cold[(t, days)] = shift_text_dates(t, days)
+    clear_text_date_cache()
+    for _ in range(2):
+        for days in (-1, -30):
+            for t in texts:
+                assert shift_text_dates(t, days) == cold[(t, days)]
+    assert cold[("seen 2024-03-01", -1)] == "seen 2024-02-29"

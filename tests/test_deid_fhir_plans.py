@@ -219,7 +219,7 @@ def test_shifted_date_keeps_shift_fhirs_result(value: str) -> None:
     from medhub.privacy.deid.dates import shift_fhir
 
     for shift in (-180, -3650, -1):
-        fhir_elements.shifted_date.cache_clear()
+        fhir_elements.clear_date_cache()
         try:
             want = (shift_fhir(value, shift) or value) if fhir_elements.DATE_VALUE.match(value) else None
         except OverflowError:
@@ -267,3 +267,28 @@ def test_long_texts_are_cleaned_alike_but_not_cached() -> None:
     long_out = cleaned_text(matcher, 3, long)
     assert text_cache_size() == 1
     assert long_out == short_out + " " + "x" * CACHED_TEXT_CHARS
+
+
+def test_text_caches_shared_by_patients_keep_each_patients_own_masking() -> None:
+    """The caches shared across patients (a text's normalized form, its identifier-shaped strings
+    masked, whether it holds a date) hold nothing about a patient: one patient's name is masked in
+    that patient's text only, warm or cold, and identifier-shaped strings for everyone."""
+    from medhub.privacy.deid.text import Matcher
+
+    kim = Matcher(names=["Minjun Kim"], ids=["MRN-7788"])
+    lee = Matcher(names=["Seoyeon Lee"], ids=["MRN-1122"])
+    texts = ["Seen with Minjun Kim", "Seoyeon Lee, 010-1234-5678", "MRN-7788 MRN-1122 on 2024-03-01", "plain"]
+    cold = {}
+    for who in (kim, lee):
+        for t in texts:
+            clear_text_cache()
+            cold[(id(who), t)] = cleaned_text(who, -2, t)
+    clear_text_cache()
+    for _ in range(2):
+        for who in (lee, kim):
+            for t in texts:
+                assert cleaned_text(who, -2, t) == cold[(id(who), t)]
+    assert cold[(id(kim), "Seen with Minjun Kim")] == "Seen with ***"
+    assert cold[(id(lee), "Seen with Minjun Kim")] == "Seen with Minjun Kim"
+    assert "5678" not in cold[(id(kim), "Seoyeon Lee, 010-1234-5678")]
+    assert cold[(id(kim), "MRN-7788 MRN-1122 on 2024-03-01")] == "*** MRN-1122 on 2024-02-28"

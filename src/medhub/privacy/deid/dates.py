@@ -10,16 +10,22 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Final
 
 from medhub.privacy.deid.common import AGE_TOP
 
 
 def _shift(y: int, m: int, d: int, days: int) -> date:
-    return date(y, m, d) + timedelta(days=days)
+    return date(y, m, d) + timedelta(days)  # timedelta's first argument is days
 
 
-_DA = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
-_DA_LEGACY = re.compile(r"^\s*(\d{4})\.(\d{2})\.(\d{2})\s*$")
+def ascii_digits(value: str) -> bool:
+    """Whether `value` is one or more of the ASCII digits 0-9 (str.isdigit alone admits other scripts')."""
+    return value.isascii() and value.isdigit()
+
+
+_DA: Final = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
+_DA_LEGACY: Final = re.compile(r"^\s*(\d{4})\.(\d{2})\.(\d{2})\s*$")
 
 
 @lru_cache(maxsize=65536)
@@ -34,7 +40,7 @@ def shift_da(value: str, days: int) -> str | None:
         return None
 
 
-_DT = re.compile(r"^\s*(\d{4})(\d{2})?(\d{2})?(\d{0,6}(?:\.\d{1,6})?)([+-]\d{4})?\s*$")
+_DT: Final = re.compile(r"^\s*(\d{4})(\d{2})?(\d{2})?(\d{0,6}(?:\.\d{1,6})?)([+-]\d{4})?\s*$")
 
 
 @lru_cache(maxsize=65536)
@@ -54,12 +60,23 @@ def shift_dt(value: str, days: int) -> str | None:
     return head + rest + tz
 
 
-_FHIR = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(T.*)?$")
+_FHIR: Final = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(T.*)?$")
 
 
 @lru_cache(maxsize=65536)
 def shift_fhir(value: str, days: int) -> str | None:
     """FHIR date, dateTime or instant shifted; precision, time and time zone kept verbatim."""
+    if (
+        len(value) == 10
+        and value[4] == "-"
+        and value[7] == "-"
+        and ascii_digits(value[:4] + value[5:7] + value[8:])
+    ):
+        try:  # the commonest shape, a full date (as the walk asks for a dateTime's day), without the regex
+            new = _shift(int(value[:4]), int(value[5:7]), int(value[8:]), days)
+        except ValueError:
+            return None
+        return new.isoformat()  # YYYY-MM-DD, the year in four digits
     m = _FHIR.match(value)
     if not m:
         return None
@@ -80,7 +97,7 @@ def age_years(born: date, at: date) -> int:
     return at.year - born.year - ((at.month, at.day) < (born.month, born.day))
 
 
-_AS = re.compile(r"^\s*(\d{3})([DWMY])\s*$")
+_AS: Final = re.compile(r"^\s*(\d{3})([DWMY])\s*$")
 
 
 def group_as(value: str) -> str | None:
@@ -96,8 +113,8 @@ def group_as(value: str) -> str | None:
 
 # Dates inside free text (headers, comments, annotations): 2024-03-01, 2024.03.01, 2024/3/1,
 # 01/10/1990 (day first, as in PhysioNet headers), 20240301, 01-MAR-2024.
-_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-_TEXT_DATES = [
+_MONTHS: Final = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_TEXT_DATES: Final = [
     (re.compile(r"(?<!\d)(\d{4})([-./])(\d{1,2})\2(\d{1,2})(?!\d)"), "ymd"),
     (re.compile(r"(?<!\d)(\d{1,2})([-./])(\d{1,2})\2(\d{4})(?!\d)"), "dmy"),
     (re.compile(r"(?<!\d)(\d{1,2})([- ])(" + "|".join(_MONTHS) + r")\2(\d{4})(?!\d)", re.I), "dMy"),
@@ -106,12 +123,35 @@ _TEXT_DATES = [
 ]
 
 
-_TWO_DIGITS = re.compile(r"\d\d")
+_TWO_DIGITS: Final = re.compile(r"\d\d")
+_DATED_CHARS: Final = 512  # texts up to this long have their "holds a date" answer kept
+_DATED_ENTRIES: Final = 65536
+_DATED: Final[dict[str, bool]] = {}
+
+
+def _holds_text_date(text: str) -> bool:
+    """Whether one of the free-text date patterns occurs in `text`. Short texts recur (code displays,
+    descriptions) for every patient and most hold none: their answer is kept (bounded), so that such a
+    text costs one lookup, not five searches, per patient and shift."""
+    if len(text) > _DATED_CHARS:
+        return any(rx.search(text) is not None for rx, _kind in _TEXT_DATES)
+    dated = _DATED.get(text)
+    if dated is None:
+        dated = any(rx.search(text) is not None for rx, _kind in _TEXT_DATES)
+        if len(_DATED) >= _DATED_ENTRIES:
+            _DATED.clear()
+        _DATED[text] = dated
+    return dated
+
+
+def clear_text_date_cache() -> None:
+    """Forget which short texts hold a date (benchmarks and tests start cold)."""
+    _DATED.clear()
 
 
 def shift_text_dates(text: str, days: int) -> str:
     """Every recognisable calendar date inside `text` shifted by `days`, in its own format."""
-    if not _TWO_DIGITS.search(text):  # most free text holds no date: one pass instead of five
+    if not _TWO_DIGITS.search(text) or not _holds_text_date(text):  # most free text holds none
         return text
 
     def ymd(m: re.Match) -> str:

@@ -20,17 +20,18 @@ rules); this module rewrites every element below it in one pass, no copies:
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from medhub.privacy.deid.common import Policy, SourceSecrets
 from medhub.privacy.deid.dates import shift_fhir
 from medhub.privacy.deid.text import CACHED_TEXT_CHARS, Matcher, cleaned_text
 
-PATIENT_REF = re.compile(r"(?<![A-Za-z0-9])Patient/([A-Za-z0-9\-.]{1,64})")
-DATE_VALUE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
-_DATE_KEY = re.compile(r"(?:[Dd]ate|[Dd]ateTime|[Ii]nstant|[Pp]eriod)$")
-_DATE_KEYS = frozenset(
+PATIENT_REF: Final = re.compile(r"(?<![A-Za-z0-9])Patient/([A-Za-z0-9\-.]{1,64})")
+DATE_VALUE: Final = re.compile(
+    r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+_DATE_KEY: Final = re.compile(r"(?:[Dd]ate|[Dd]ateTime|[Ii]nstant|[Pp]eriod)$")
+_DATE_KEYS: Final = frozenset(
     {
         "start",
         "end",
@@ -51,7 +52,7 @@ _DATE_KEYS = frozenset(
         "due",
     }
 )
-FREE_TEXT_KEYS = frozenset(
+FREE_TEXT_KEYS: Final = frozenset(
     {
         "text",
         "valueString",
@@ -65,8 +66,8 @@ FREE_TEXT_KEYS = frozenset(
         "answerString",
     }
 )
-_DICOM_UID_SYSTEM = "urn:dicom:uid"
-_CACHE_ENTRIES = 65536  # per cache; a full cache is emptied (the values recur per patient)
+_DICOM_UID_SYSTEM: Final = "urn:dicom:uid"
+_CACHE_ENTRIES: Final = 65536  # per cache; a full cache is emptied (the values recur per patient)
 
 
 class Ctx:
@@ -92,7 +93,7 @@ class Ctx:
 
 # --- cached value rewrites ------------------------------------------------------------------------
 
-_REFS: dict[tuple[SourceSecrets, str], str] = {}
+_REFS: Final[dict[tuple[SourceSecrets, str], str]] = {}
 
 
 def patient_refs(value: str, secrets: SourceSecrets) -> str:
@@ -108,16 +109,35 @@ def patient_refs(value: str, secrets: SourceSecrets) -> str:
     return out
 
 
-@lru_cache(maxsize=_CACHE_ENTRIES)
 def shifted_date(value: str, shift: int) -> str | None:
     """A FHIR date, dateTime or instant shifted (kept as is where it is not a real calendar date);
-    None where `value` is not date-shaped at all."""
+    None where `value` is not date-shaped at all. Cached (a plain bounded dict: an lru_cache call
+    costs more than the lookup itself on this path)."""
+    key = (value, shift)
+    out = _SHIFTED.get(key)
+    if out is None:
+        out = _shifted_date(value, shift) or ""  # "" stands for None: no shifted date is empty
+        if len(_SHIFTED) >= _CACHE_ENTRIES:
+            _SHIFTED.clear()
+        _SHIFTED[key] = out
+    return out or None
+
+
+def _shifted_date(value: str, shift: int) -> str | None:
     if not DATE_VALUE.match(value):
         return None
     if len(value) > 10:  # a dateTime or instant: its day shifted (cached: a patient's days recur), time kept
         day = shift_fhir(value[:10], shift)
         return day + value[10:] if day is not None else value
     return shift_fhir(value, shift) or value
+
+
+_SHIFTED: Final[dict[tuple[str, int], str]] = {}
+
+
+def clear_date_cache() -> None:
+    """Forget the dates shifted (tests start cold)."""
+    _SHIFTED.clear()
 
 
 def clean_text(value: str, ctx: Ctx) -> str:
@@ -129,8 +149,17 @@ def clean_text(value: str, ctx: Ctx) -> str:
 # --- what a key means ----------------------------------------------------------------------------
 # Codings (system, version, code, display, userSelected) name concepts, never people, dates or
 # references: the walk passes them by. Meta, Reference and CodeableConcept have plans of their own.
-PLAIN, DATE, TEXT, IDENT, NOTE, DROP, UID, SKIP, CONTAINED, META = range(10)
-KINDS: dict[str, int] = {
+PLAIN: Final = 0
+DATE: Final = 1
+TEXT: Final = 2
+IDENT: Final = 3
+NOTE: Final = 4
+DROP: Final = 5
+UID: Final = 6
+SKIP: Final = 7
+CONTAINED: Final = 8
+META: Final = 9
+KINDS: Final[dict[str, int]] = {
     "identifier": IDENT,
     "note": NOTE,
     "photo": DROP,
@@ -197,8 +226,8 @@ def _reference(r: dict[str, Any], target: str, ctx: Ctx) -> None:
 
 # --- the walk ------------------------------------------------------------------------------------
 
-_REFERENCE_KEYS = frozenset({"reference", "display"})
-_META_KEYS = frozenset({"lastUpdated", "tag", "security", "profile", "versionId", "source"})
+_REFERENCE_KEYS: Final = frozenset({"reference", "display"})
+_META_KEYS: Final = frozenset({"lastUpdated", "tag", "security", "profile", "versionId", "source"})
 
 
 def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None:
@@ -221,7 +250,7 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
         tv = type(v)
         # Most keys are plain: only references to rewrite, and containers to enter. A `meta` that
         # is not the shape of a Meta gets what any plain key gets.
-        if kind == PLAIN or (kind == META and (tv is not dict or not v.keys() <= _META_KEYS)):
+        if kind == PLAIN or (kind == META and (tv is not dict or not _only(v, _META_KEYS))):
             if tv is str:
                 if refs is not None and k == "reference" and v.startswith("urn:uuid:"):
                     v = node[k] = refs.get(v, v)  # a Bundle reference, resolved before anything else
@@ -249,7 +278,7 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
                 if "Patient/" in v:
                     node[k] = patient_refs(v, ctx.secrets)
             elif tv is dict:
-                if v.keys() <= _PERIOD_KEYS:
+                if _only(v, _PERIOD_KEYS):
                     _period(v, ctx)
                 else:
                     walk(v, ctx)
@@ -298,27 +327,27 @@ def walk(node: dict[str, Any], ctx: Ctx, _kinds: dict[str, int] = KINDS) -> None
             del node[k]
 
 
-_CONCEPT_KEYS = frozenset({"coding", "text"})
-_PERIOD_KEYS = frozenset({"start", "end"})
-_QUANTITY_KEYS = frozenset({"value", "comparator", "unit", "system", "code"})
-_MONEY_KEYS = frozenset({"value", "currency"})
+_CONCEPT_KEYS: Final = frozenset({"coding", "text"})
+_PERIOD_KEYS: Final = frozenset({"start", "end"})
+_QUANTITY_KEYS: Final = frozenset({"value", "comparator", "unit", "system", "code"})
+_MONEY_KEYS: Final = frozenset({"value", "currency"})
 
 
-_ADJUDICATION_KEYS = frozenset({"category", "reason", "amount", "value"})
+_ADJUDICATION_KEYS: Final = frozenset({"category", "reason", "amount", "value"})
 
 
 def element(v: dict[str, Any], ctx: Ctx) -> None:
     """A dict under a plain key (or in a list under one): a datatype of fixed shape by its plan,
     anything else (a shape with a key the plan does not know) by the generic walk."""
     if "coding" in v:
-        if v.keys() <= _CONCEPT_KEYS:
+        if _only(v, _CONCEPT_KEYS):
             coding = v["coding"]
             if type(coding) is list and _codings(coding):
                 if "text" in v:
                     _concept(v, ctx)
                 return  # Codings only: passed by
     elif "reference" in v or "display" in v:
-        if v.keys() <= _REFERENCE_KEYS:  # a Reference: its display removed, a Patient rewritten
+        if _only(v, _REFERENCE_KEYS):  # a Reference: its display removed, a Patient rewritten
             if "display" in v:
                 del v["display"]
             target = v.get("reference")
@@ -328,14 +357,14 @@ def element(v: dict[str, Any], ctx: Ctx) -> None:
                 _enter(target, PLAIN, ctx)
             return
     elif "currency" in v:
-        if v.keys() <= _MONEY_KEYS and _flat(v):
+        if _only(v, _MONEY_KEYS) and _flat(v):
             return  # Money: a decimal and a currency code
     elif "start" in v or "end" in v:
-        if v.keys() <= _PERIOD_KEYS:
+        if _only(v, _PERIOD_KEYS):
             _period(v, ctx)
             return
     elif "category" in v:
-        if v.keys() <= _ADJUDICATION_KEYS:  # Claim and ExplanationOfBenefit adjudication, total
+        if _only(v, _ADJUDICATION_KEYS):  # Claim and ExplanationOfBenefit adjudication, total
             for k in v:
                 _value(v, k, PLAIN, ctx)
             return
@@ -343,7 +372,7 @@ def element(v: dict[str, Any], ctx: Ctx) -> None:
         if len(v) == 1:
             _concept(v, ctx)
             return
-    elif ("unit" in v or "code" in v) and v.keys() <= _QUANTITY_KEYS and _flat(v):
+    elif ("unit" in v or "code" in v) and _only(v, _QUANTITY_KEYS) and _flat(v):
         return  # Quantity (Age, Duration, Count, Distance...): a decimal, a comparator, unit codes
     walk(v, ctx)
 
@@ -406,30 +435,44 @@ def _enter(v: Any, kind: int, ctx: Ctx) -> None:
         walk_list(v, kind, ctx)
 
 
-_CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"})
-_PRIMITIVES = (str, int, float, bool)
+_CODING_KEYS: Final = frozenset({"system", "version", "code", "display", "userSelected"})
+
+
+def _only(v: dict[str, Any], allowed: frozenset[str]) -> bool:
+    """Whether every key of `v` is one of `allowed` (`v.keys() <= allowed`, without a keys view
+    and a rich comparison per call: this runs for nearly every element of every resource)."""
+    for k in v:  # noqa: SIM110 - as in _flat
+        if k not in allowed:
+            return False
+    return True
+
+
+def _primitive(x: Any, none_too: bool) -> bool:
+    """Whether `x` is a JSON primitive (None too where `none_too`) with no Patient reference in it."""
+    tx = type(x)
+    if tx is str:
+        return "Patient/" not in x  # a Patient reference, however odd, is walked and rewritten
+    return tx is int or tx is float or tx is bool or (none_too and x is None)
 
 
 def _flat(v: dict[str, Any]) -> bool:
     """Whether every value of `v` is a JSON primitive with no Patient reference in it (such a
     datatype holds nothing to change; anything else is not that datatype and is walked)."""
     for x in v.values():  # noqa: SIM110 - a plain loop: no generator per call on the hot path
-        tx = type(x)
-        if (tx not in _PRIMITIVES and x is not None) or (tx is str and "Patient/" in x):
-            return False  # a Patient reference in it, however odd, is walked and rewritten
+        if not _primitive(x, True):
+            return False
     return True
 
 
 def _is_coding(c: Any) -> bool:
     """Whether `c` is a Coding and only that: Coding keys alone (a code or a system among them),
     primitive values. A Coding with anything more (an extension, say) is walked like any element."""
-    if type(c) is not dict or not c.keys() <= _CODING_KEYS or ("code" not in c and "system" not in c):
+    if type(c) is not dict:
         return False
-    for x in c.values():  # noqa: SIM110 - as in _flat
-        tx = type(x)
-        if tx not in _PRIMITIVES or (tx is str and "Patient/" in x):
+    for k, x in c.items():  # keys and values in one pass
+        if k not in _CODING_KEYS or not _primitive(x, False):
             return False
-    return True
+    return "code" in c or "system" in c
 
 
 def _codings(items: list[Any]) -> bool:
@@ -473,8 +516,8 @@ def walk_list(items: list[Any], kind: int, ctx: Ctx) -> None:
             walk_list(x, kind, ctx)
 
 
-_PEOPLE = frozenset({"RelatedPerson", "Practitioner", "Person"})
-_PERSON_FIELDS = ("name", "telecom", "photo", "contact")
+_PEOPLE: Final = frozenset({"RelatedPerson", "Practitioner", "Person"})
+_PERSON_FIELDS: Final = ("name", "telecom", "photo", "contact")
 
 
 def strip_people(res: dict[str, Any]) -> None:
@@ -517,7 +560,7 @@ def identifiers(value: Any, ctx: Ctx) -> Any:
         if isinstance(ident.get("type"), dict):
             ident["type"].pop("text", None)
             codings = ident["type"].get("coding")
-            if not (ident["type"].keys() <= _CONCEPT_KEYS and (codings is None or _codings(codings))):
+            if not (_only(ident["type"], _CONCEPT_KEYS) and (codings is None or _codings(codings))):
                 walk(ident["type"], ctx)  # anything in it beyond plain Codings is walked
         if isinstance(ident.get("period"), dict):
             walk(ident["period"], ctx)
@@ -525,7 +568,7 @@ def identifiers(value: Any, ctx: Ctx) -> Any:
     return out if isinstance(value, list) else (out[0] if out else None)
 
 
-_IDS: dict[tuple[SourceSecrets, str, str], str] = {}
+_IDS: Final[dict[tuple[SourceSecrets, str, str], str]] = {}
 
 
 def _identifier_pseudonym(secrets: SourceSecrets, system: str, value: str) -> str:

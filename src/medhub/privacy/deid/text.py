@@ -12,29 +12,44 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Final
 
 # Korean name normalization is shared with the linkage unit (one romanization, one set of folds).
-from medhub.privacy.deid.dates import shift_text_dates
+from medhub.privacy.deid.dates import clear_text_date_cache, shift_text_dates
 from medhub.privacy.linkage import normalize as kn
 
-MASK = "***"
+MASK: Final = "***"
 
 # Korean resident registration numbers, phone numbers, e-mail addresses: never legitimate in free text.
-GENERIC = re.compile(
+GENERIC: Final = re.compile(
     r"(?<!\d)\d{6}[- ]?[1-8]\d{6}(?!\d)"  # RRN-shaped
     r"|(?<!\d)0(?:1[016789]|2|[3-6][1-5]|70)[- .)]?\d{3,4}[- .]?\d{4}(?!\d)"  # Korean phones
     r"|\+82[- ]?\d{1,2}[- ]?\d{3,4}[- ]?\d{4}"
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 )
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_SEPARATORS = str.maketrans("", "", " \t\r\n\f\v\xa0\u3000^,_")
+_HANGUL: Final = re.compile(r"[\uac00-\ud7a3]")
+_SEPARATORS: Final = str.maketrans("", "", " \t\r\n\f\v\xa0\u3000^,_")
 
 
 def _norm(text: str) -> str:
-    return text.translate(_SEPARATORS).casefold()
+    """`text` without separators, case folded: what the prefilter searches for a patient's terms.
+    The same short texts recur for every patient: their forms are kept (bounded, as the others)."""
+    if len(text) > CACHED_TEXT_CHARS:
+        return text.translate(_SEPARATORS).casefold()
+    out = _NORMALIZED.get(text)
+    if out is None:
+        out = text.translate(_SEPARATORS).casefold()
+        if len(_NORMALIZED) >= _CACHE_ENTRIES:
+            _NORMALIZED.clear()
+        _NORMALIZED[text] = out
+    return out
 
 
-_SPLIT = re.compile(r"[\^=,_\s]+")
+_CACHE_ENTRIES: Final = 65536  # per cache of this module kept by hand; a full one is emptied
+_NORMALIZED: Final[dict[str, str]] = {}
+
+
+_SPLIT: Final = re.compile(r"[\^=,_\s]+")
 
 
 def name_forms(names: Iterable[str]) -> set[str]:
@@ -113,7 +128,7 @@ class Matcher:
                 text = rx.sub(MASK, text)
         if self._korean:
             text = _mask_romanized(text, self._korean)
-        return GENERIC.sub(MASK, text)
+        return _generic_masked(text)
 
     def found(self, text: str, generic: bool = True) -> bool:
         """Whether `text` holds one of the identifiers (with `generic`, or an identifier-shaped string)."""
@@ -153,13 +168,31 @@ def _patterns(terms: tuple[str, ...]) -> list[re.Pattern]:
     return out
 
 
+def _generic_masked(text: str) -> str:
+    """`text` with identifier-shaped strings (GENERIC) masked. The same short texts (code displays,
+    descriptions) recur for every patient, and this regex is the dearest step of cleaning one: its
+    results are kept for short texts, bounded (a full cache is emptied)."""
+    if len(text) > CACHED_TEXT_CHARS:
+        return GENERIC.sub(MASK, text)
+    out = _GENERIC_MASKED.get(text)
+    if out is None:
+        out = GENERIC.sub(MASK, text)
+        if len(_GENERIC_MASKED) >= _CACHE_ENTRIES:
+            _GENERIC_MASKED.clear()
+        _GENERIC_MASKED[text] = out
+    return out
+
+
+_GENERIC_MASKED: Final[dict[str, str]] = {}
+
+
 # --- Hangul names written in Latin letters ------------------------------------------------------
 # A header may hold a name only in Hangul ("김^민준") while free text spells it in Latin letters
 # ("Pt KIM MINJUN", "Min-jun Kim"). Latin words are compared with the Hangul name the way the linkage
 # unit compares names: the given name by its folded Revised Romanization, the surname through the
 # usual romanizations ("Kim", "Lee", "Park"...). A surname alone is masked only next to the given name.
 
-_LATIN_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+_LATIN_WORD: Final = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 
 
 def _korean_names(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -215,16 +248,24 @@ def _mask_romanized(text: str, korean: tuple[tuple[str, str], ...]) -> str:
 
 
 # Longer texts (notes, reports) seldom recur; caching them would let memory grow with them.
-CACHED_TEXT_CHARS = 512
+CACHED_TEXT_CHARS: Final = 512
 
 
 def cleaned_text(matcher: Matcher, shift: int | None, value: str) -> str:
     """`value` with the patient's identifiers masked and, with a shift, dates in it shifted. Cached
     for short texts (FHIR and DICOM alike): a patient's texts recur across resources and across the
-    instances of a series (codes, descriptions, device names)."""
+    instances of a series (codes, descriptions, device names). The cache is a plain bounded dict
+    (emptied when full): an lru_cache call costs more than the lookup on this path."""
     if len(value) > CACHED_TEXT_CHARS:
         return _cleaned(matcher, shift, value)
-    return _cleaned_short(matcher, shift, value)
+    key = (matcher, shift, value)
+    out = _CLEANED.get(key)
+    if out is None:
+        out = _cleaned(matcher, shift, value)
+        if len(_CLEANED) >= _CACHE_ENTRIES:
+            _CLEANED.clear()
+        _CLEANED[key] = out
+    return out
 
 
 def _cleaned(matcher: Matcher, shift: int | None, value: str) -> str:
@@ -232,14 +273,17 @@ def _cleaned(matcher: Matcher, shift: int | None, value: str) -> str:
     return new if shift is None else shift_text_dates(new, shift)
 
 
-_cleaned_short = lru_cache(maxsize=65536)(_cleaned)
+_CLEANED: Final[dict[tuple[Matcher, int | None, str], str]] = {}
 
 
 def clear_text_cache() -> None:
-    """Empty the cache of cleaned short texts (benchmarks and tests start cold with it)."""
-    _cleaned_short.cache_clear()
+    """Empty the caches of cleaned short texts (benchmarks and tests start cold with them)."""
+    _CLEANED.clear()
+    _GENERIC_MASKED.clear()
+    _NORMALIZED.clear()
+    clear_text_date_cache()
 
 
 def text_cache_size() -> int:
     """How many cleaned short texts are cached."""
-    return _cleaned_short.cache_info().currsize
+    return len(_CLEANED)
