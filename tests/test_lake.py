@@ -208,3 +208,30 @@ def test_dicom_header_memo_keeps_short_values_only() -> None:
     assert header["StudyDescription"] == ("CHEST " * 200).rstrip() and header["SeriesDescription"] == "PA"
     assert writer._header_memo  # the short values are memoized
     assert not any(len(key[2]) > writer._MEMO_VALUE_BYTES for key in writer._header_memo)
+
+
+def test_flushes_take_the_largest_buffers_and_keep_memory_in_budget(settings: Settings) -> None:
+    """Past the buffer budget the largest partitions are flushed until half of it is free: a rare
+    type's few rows wait (fewer, larger row groups) and what is buffered never exceeds the budget."""
+    budget = 20_000
+    w = LakeWriter(settings, "hosp-a", flush_bytes=budget)
+    try:
+        for i in range(400):
+            w.add(FhirItem("f", observation(f"o{i}", "p1")))
+            if i % 40 == 0:
+                w.add(FhirItem("f", patient(f"p{i}")))
+            assert w.buffered < budget
+            assert w.buffered == sum(p.pending_bytes for p in w.parts.values())
+        _, files, rows = w.commit()
+        assert rows == 410
+        groups = {f.split("/")[2]: pq.ParquetFile(settings.lake_dir / f).num_row_groups for f in files}
+        assert groups["resource_type=Observation"] > 3  # flushed again and again
+        assert groups["resource_type=Patient"] < groups["resource_type=Observation"]
+        seen = (
+            pq.read_table(settings.lake_dir / [f for f in files if "Patient" in f][0])
+            .column("id")
+            .to_pylist()
+        )
+        assert sorted(seen) == sorted(f"p{i}" for i in range(0, 400, 40))
+    finally:
+        w.close()

@@ -10,20 +10,30 @@ they are left as sent and the fullUrl map rides on the item (`FhirItem.refs`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from medhub.ingest.records import FhirItem, Rejected
 
-_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some exporters write and orjson refuses
-MAX_LINE_BYTES = 64 * 1024 * 1024
+_BOM: Final = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some exporters write and orjson refuses
+MAX_LINE_BYTES: Final = 64 * 1024 * 1024
 MAX_JSON_BYTES = 256 * 1024 * 1024
-_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+
+
+def _fhir_id(rid: str) -> bool:
+    """Whether `rid` is a FHIR id: 1-64 of A-Z, a-z, 0-9, '-' and '.' (str methods, no regex per resource)."""
+    if not 0 < len(rid) <= 64 or not rid.isascii():
+        return False
+    rest = rid.replace("-", "").replace(".", "")
+    return not rest or rest.isalnum()
+
+
+def _type_name(rtype: str) -> bool:
+    """Whether `rtype` has the shape of a FHIR resource type name: a capital, then 1-63 letters (ASCII)."""
+    return 2 <= len(rtype) <= 64 and rtype.isascii() and rtype.isalpha() and "A" <= rtype[0] <= "Z"
 
 
 def check_resource(res: Any) -> str | None:
@@ -33,12 +43,12 @@ def check_resource(res: Any) -> str | None:
     rtype = res.get("resourceType")
     if not isinstance(rtype, str) or not rtype:
         return "resource has no resourceType"
-    if not _TYPE.match(rtype):
+    if not _type_name(rtype):
         return f"resourceType {rtype[:80]!r} is not a FHIR resource type name"
     rid = res.get("id")
     if rid is None or rid == "":
         return f"{rtype} resource has no id"
-    if not isinstance(rid, str) or not _ID.match(rid):
+    if not isinstance(rid, str) or not _fhir_id(rid):
         return f"{rtype} id {str(rid)[:80]!r} is not a valid FHIR id ([A-Za-z0-9-.], 1-64 characters)"
     return None
 
@@ -121,6 +131,7 @@ def _bundle_items(
             if isinstance(rtype, str):
                 urls[full] = f"{rtype}/{res['id']}"
     for i, e in enumerate(entries):
+        entries[i] = None  # the entry is this loop's alone from here: freed once its item is done with
         res = e.get("resource") if isinstance(e, dict) else None
         if res is None:
             req = e.get("request") if isinstance(e, dict) else None
@@ -144,7 +155,7 @@ def _bundle_items(
             yield FhirItem(name, res, line, urls)
 
 
-_CODING_KEYS = frozenset({"system", "version", "code", "display", "userSelected"})
+_CODING_KEYS: Final = frozenset({"system", "version", "code", "display", "userSelected"})
 
 
 def _resolve(node: dict, urls: dict[str, str]) -> None:

@@ -109,6 +109,7 @@ class _Partition:
         self.writer: pq.ParquetWriter | None = None
         self.rows = 0
         self.pending = 0
+        self.pending_bytes = 0  # what the writer counted for the rows buffered here (see LakeWriter._grew)
 
     def append_text(self, name: str, value: bytes) -> None:
         buf, offsets = self.text[name]
@@ -151,6 +152,7 @@ class _Partition:
         self.writer.write_table(table, row_group_size=1 << 20)
         self.rows += table.num_rows
         self.pending = 0
+        self.pending_bytes = 0
         for v in self.columns.values():
             v.clear()
         for name in self.text:
@@ -163,6 +165,10 @@ class _Partition:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def _pending_bytes(part: _Partition) -> int:
+    return part.pending_bytes
 
 
 class LakeWriter:
@@ -319,13 +325,19 @@ class LakeWriter:
             self.parts[(kind, sub)] = part
         return part
 
-    def _grew(self, n: int) -> None:
+    def _grew(self, part: _Partition, n: int) -> None:
+        """`part` buffered `n` more bytes. Past the budget, the largest buffers are flushed until
+        half of it is free: a partition of a few rows (a rare resource type) waits for a later
+        flush instead of writing a tiny row group each time, and memory stays within the budget."""
+        part.pending_bytes += n
         self.buffered += n
         self.staged += n
         if self.buffered >= self.flush_bytes:
-            for p in self.parts.values():
+            for p in sorted(self.parts.values(), key=_pending_bytes, reverse=True):
+                if self.buffered <= self.flush_bytes // 2 or not p.pending:
+                    break
+                self.buffered -= p.pending_bytes
                 p.flush()
-            self.buffered = 0
 
     def add(self, item: Item) -> tuple[str, bool]:
         if isinstance(item, FhirItem):
@@ -358,7 +370,7 @@ class LakeWriter:
         buf += text
         offsets.append(len(buf))
         part.pending += 1
-        self._grew(len(text) + 200)
+        self._grew(part, len(text) + 200)
         return rtype, True
 
     def _stage_blob(self, data: bytes | list[bytes], sha: str | None = None) -> str:
@@ -417,7 +429,7 @@ class LakeWriter:
             ("header", header.decode()),
         ):
             cols[k].append(v)
-        self._grew(len(header) + 500)
+        self._grew(part, len(header) + 500)
         return "dicom", True
 
     def _add_biosignal(self, item: BiosignalItem) -> tuple[str, bool]:
@@ -482,7 +494,7 @@ class LakeWriter:
             ("content_hash", content_hash),
         ):
             cols[k].append(v)
-        self._grew(2000)
+        self._grew(part, 2000)
         return item.format, True
 
 
