@@ -12,7 +12,8 @@ from pydicom.data import get_testdata_file
 from medhub.config import Settings
 from medhub.ingest.records import DicomItem, FhirItem
 from medhub.lake import layout
-from medhub.lake.writer import LakeBusy, LakeWriter, patient_ref
+from medhub.lake.fhir_rows import patient_ref
+from medhub.lake.writer import LakeBusy, LakeWriter
 from test_ingest import observation, patient
 
 

@@ -25,7 +25,7 @@ class Rejected:
     line: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class FhirItem:
     """One FHIR R4 resource as sent. Bundle entries arrive one by one, with `urn:uuid:`
     references resolved to `Type/id` by the reader; or, for a gate that resolves them in its own

@@ -38,27 +38,14 @@ from medhub.config import Settings
 from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Item
 from medhub.lake import layout
 from medhub.lake.dicom_bytes import part10_chunks
+from medhub.lake.fhir_rows import fhir_row
 
 FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
-_PATIENT_KEYS = ("subject", "patient", "beneficiary")
 _INTENT = ".intent.json"
 
 
 class LakeBusy(RuntimeError):
     """Another ingestion holds the lake's writer lock."""
-
-
-def patient_ref(resource: dict[str, Any]) -> str | None:
-    """`Patient/<id>` for a Patient, else the Patient reference in subject/patient/beneficiary."""
-    if resource.get("resourceType") == "Patient":
-        return f"Patient/{resource['id']}"
-    for k in _PATIENT_KEYS:
-        v = resource.get(k)
-        if isinstance(v, dict):
-            ref = v.get("reference")
-            if isinstance(ref, str) and ref.startswith("Patient/"):
-                return ref
-    return None
 
 
 def _sha256_hex(pieces: list[bytes]) -> str:
@@ -353,18 +340,14 @@ class LakeWriter:
             raise ValueError(
                 "a Bundle entry reached the lake with its references unresolved (no gate resolved them)"
             )
-        res = item.resource
-        rtype = res["resourceType"]
-        text = orjson.dumps(res)
-        digest = hashlib.sha256(text).digest()
+        rtype, text, digest, rid, pref, last_updated = fhir_row(item.resource)
         if not self._is_new(layout.FHIR, digest[:8]):
             return rtype, False
         part = self.parts.get((layout.FHIR, rtype)) or self._partition(layout.FHIR, rtype)
         cols = part.columns
-        cols["id"].append(res["id"])
-        cols["patient_ref"].append(patient_ref(res))
-        meta = res.get("meta")
-        cols["last_updated"].append(meta.get("lastUpdated") if type(meta) is dict else None)
+        cols["id"].append(rid)
+        cols["patient_ref"].append(pref)
+        cols["last_updated"].append(last_updated)
         part.digests["content_hash"] += digest
         buf, offsets = part.text["resource"]
         buf += text
