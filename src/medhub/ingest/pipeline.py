@@ -142,6 +142,7 @@ def file_sha256(path: Path) -> str:
 _gc_lock = threading.Lock()
 _gc_depth = 0
 _gc_saved: tuple[int, ...] | None = None
+_gc_froze = False
 
 
 @contextmanager
@@ -152,12 +153,16 @@ def _gc_tuned() -> Iterator[None]:
     once; with the default thresholds the cyclic collector still runs every 700 allocations
     and now and then walks every live object (imported modules included), which costs a large
     share of a FHIR ingest. Cycles are still collected, only in fewer, larger sweeps, so memory
-    stays bounded."""
-    global _gc_depth, _gc_saved
+    stays bounded. What was alive before the batch (modules, the process's own state) is set
+    aside for its duration (`gc.freeze`): a full sweep walks what the batch made, not all of it."""
+    global _gc_depth, _gc_saved, _gc_froze
     with _gc_lock:  # batches may run in threads beside each other: the last one out restores
         if _gc_depth == 0:
             _gc_saved = gc.get_threshold()
             gc.set_threshold(GC_THRESHOLD, _gc_saved[1], _gc_saved[2])
+            _gc_froze = gc.get_freeze_count() == 0  # a host that froze objects itself keeps its own
+            if _gc_froze:
+                gc.freeze()
         _gc_depth += 1
     try:
         yield
@@ -165,6 +170,8 @@ def _gc_tuned() -> Iterator[None]:
         with _gc_lock:
             _gc_depth -= 1
             if _gc_depth == 0 and _gc_saved is not None:
+                if _gc_froze:
+                    gc.unfreeze()
                 gc.set_threshold(*_gc_saved)
 
 
