@@ -304,8 +304,12 @@ class Depositor:
 
     def __call__(self, resource: dict[str, Any]) -> None:
         """Note a plaintext resource (only Patients with an id count). Call BEFORE de-identification."""
+        if resource.get("resourceType") != "Patient":  # no identity in it: only an old buffer to deposit
+            if self._buffer and time.monotonic() - self._since >= MAX_AGE_S:
+                self.flush()  # (checked without the lock, which this runs for every resource; flush takes it)
+            return
         with self._lock:
-            local = resource.get("id") if resource.get("resourceType") == "Patient" else None
+            local = resource.get("id")
             if isinstance(local, str) and local.strip():
                 if not self._buffer:
                     self._since = time.monotonic()
