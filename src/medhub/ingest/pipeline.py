@@ -45,7 +45,7 @@ from medhub.store import ops
 
 MAX_REJECTS_PER_FILE = 100  # a file this broken is not read to the end
 READ_ONCE_BYTES = 64 * 1024 * 1024  # DICOM files up to this size are read once (hashed, then parsed)
-GC_THRESHOLD = 100_000  # allocations between young-generation collections during a batch
+GC_THRESHOLD = 1_000_000  # allocations between young-generation collections during a batch
 
 READERS = {
     detect.NDJSON: read_ndjson,
