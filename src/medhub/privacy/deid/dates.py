@@ -19,7 +19,7 @@ def _shift(y: int, m: int, d: int, days: int) -> date:
     return date(y, m, d) + timedelta(days)  # timedelta's first argument is days
 
 
-def ascii_digits(value: str) -> bool:
+def _ascii_digits(value: str) -> bool:
     """Whether `value` is one or more of the ASCII digits 0-9 (str.isdigit alone admits other scripts')."""
     return value.isascii() and value.isdigit()
 
@@ -70,7 +70,7 @@ def shift_fhir(value: str, days: int) -> str | None:
         len(value) == 10
         and value[4] == "-"
         and value[7] == "-"
-        and ascii_digits(value[:4] + value[5:7] + value[8:])
+        and _ascii_digits(value[:4] + value[5:7] + value[8:])
     ):
         try:  # the commonest shape, a full date (as the walk asks for a dateTime's day), without the regex
             new = _shift(int(value[:4]), int(value[5:7]), int(value[8:]), days)
