@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 
 # Compiled with mypyc where a C compiler is at hand (setup.py, src/medhub/_native.py); the
 # editable install builds them once, `native` again whenever one of these sources changes.
-NATIVE_SOURCES := setup.py src/medhub/_native.py src/medhub/ingest/fhir.py src/medhub/privacy/deid/dates.py \
-	src/medhub/privacy/deid/text.py src/medhub/privacy/deid/fhir_elements.py src/medhub/privacy/deid/fhir.py \
+NATIVE_SOURCES := setup.py src/medhub/_native.py src/medhub/ingest/fhir.py src/medhub/privacy/deid/cache.py \
+	src/medhub/privacy/deid/dates.py src/medhub/privacy/deid/text.py src/medhub/privacy/deid/fhir_elements.py src/medhub/privacy/deid/fhir.py \
 	src/medhub/lake/fhir_rows.py
 
 $(BIN)/python:

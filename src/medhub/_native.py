@@ -1,12 +1,12 @@
 """Which modules run compiled (mypyc) and the guard that a compiled module matches its source.
 
-`setup.py` compiles the modules in COMPILED (the FHIR hot path: reader, element walk, dates,
-free text, the lake's row values) where mypyc and a C compiler are at hand, and records the sha256
-of each source it compiled in MANIFEST. At import of `medhub`, `install_guard()` has every listed
-module load from its Python source instead of its compiled file where any of them differs from what
-was compiled (a source edited since the build: `make` rebuilds; compiled modules call each other directly, so
-it is all or none) or where MEDHUB_PURE_PYTHON=1 asks for pure Python: compiled code is never used
-out of date. The pure Python modules are the same code, only slower.
+`setup.py` compiles the modules in COMPILED (the FHIR hot path: reader, element walk, dates, free
+text, their caches, the lake's row values) where mypyc and a C compiler are at hand, and records the
+sha256 of each source it compiled in MANIFEST. At import of `medhub`, `install_guard()` has every
+listed module load from its Python source instead of its compiled file where any of them differs
+from what was compiled (a source edited since the build: `make` rebuilds; compiled modules call each
+other directly, so it is all or none) or where MEDHUB_PURE_PYTHON=1 asks for pure Python: compiled
+code is never used out of date. The pure Python modules are the same code, only slower.
 
 This module imports nothing from medhub (setup.py loads it on its own).
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 
 COMPILED = (
     "medhub.ingest.fhir",
+    "medhub.privacy.deid.cache",
     "medhub.privacy.deid.dates",
     "medhub.privacy.deid.text",
     "medhub.privacy.deid.fhir_elements",

@@ -98,11 +98,6 @@ class _Partition:
         self.pending = 0
         self.pending_bytes = 0  # what the writer counted for the rows buffered here (see LakeWriter._grew)
 
-    def append_text(self, name: str, value: bytes) -> None:
-        buf, offsets = self.text[name]
-        buf += value
-        offsets.append(len(buf))
-
     def _array(self, f: pa.Field) -> pa.Array:
         n = self.pending
         if f.name in self.text:

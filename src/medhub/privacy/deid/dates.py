@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Final
 
+from medhub.privacy.deid.cache import remember
 from medhub.privacy.deid.common import AGE_TOP
 
 
@@ -125,7 +126,6 @@ _TEXT_DATES: Final = [
 
 _TWO_DIGITS: Final = re.compile(r"\d\d")
 _DATED_CHARS: Final = 512  # texts up to this long have their "holds a date" answer kept
-_DATED_ENTRIES: Final = 65536
 _DATED: Final[dict[str, bool]] = {}
 
 
@@ -137,10 +137,7 @@ def _holds_text_date(text: str) -> bool:
         return any(rx.search(text) is not None for rx, _kind in _TEXT_DATES)
     dated = _DATED.get(text)
     if dated is None:
-        dated = any(rx.search(text) is not None for rx, _kind in _TEXT_DATES)
-        if len(_DATED) >= _DATED_ENTRIES:
-            _DATED.clear()
-        _DATED[text] = dated
+        dated = remember(_DATED, text, any(rx.search(text) is not None for rx, _kind in _TEXT_DATES))
     return dated
 
 

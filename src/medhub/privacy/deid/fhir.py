@@ -28,6 +28,7 @@ from collections import OrderedDict
 from datetime import date
 from typing import Any
 
+from medhub.privacy.deid.cache import remember
 from medhub.privacy.deid.common import AGE_TOP, Policy, SourceSecrets
 from medhub.privacy.deid.dates import age_years, shift_fhir
 from medhub.privacy.deid.fhir_elements import DATE_VALUE, FREE_TEXT_KEYS, PATIENT_REF, Ctx, walk
@@ -126,10 +127,7 @@ def _patient_of(resource: dict[str, Any], refs: dict[str, str] | None = None) ->
                     local = _LOCALS.get(target)
                     if local is None:
                         m = PATIENT_REF.search(target)
-                        local = m.group(1) if m else ""
-                        if len(_LOCALS) >= 65536:
-                            _LOCALS.clear()
-                        _LOCALS[target] = local
+                        local = remember(_LOCALS, target, m.group(1) if m else "")
                     if local:
                         return local
     return None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from medhub.privacy.deid.cache import remember
 from medhub.privacy.deid.common import Policy, SourceSecrets
 from medhub.privacy.deid.dates import shift_fhir
 from medhub.privacy.deid.text import CACHED_TEXT_CHARS, Matcher, cleaned_text
@@ -67,7 +68,6 @@ FREE_TEXT_KEYS: Final = frozenset(
     }
 )
 _DICOM_UID_SYSTEM: Final = "urn:dicom:uid"
-_CACHE_ENTRIES: Final = 65536  # per cache; a full cache is emptied (the values recur per patient)
 
 
 class Ctx:
@@ -103,9 +103,7 @@ def patient_refs(value: str, secrets: SourceSecrets) -> str:
     if out is None:
         out = PATIENT_REF.sub(lambda m: "Patient/" + secrets.patient(m.group(1)), value)
         if len(value) <= CACHED_TEXT_CHARS:  # a long text with a reference in it is not kept
-            if len(_REFS) >= _CACHE_ENTRIES:
-                _REFS.clear()
-            _REFS[key] = out
+            remember(_REFS, key, out)
     return out
 
 
@@ -116,10 +114,8 @@ def shifted_date(value: str, shift: int) -> str | None:
     key = (value, shift)
     out = _SHIFTED.get(key)
     if out is None:
-        out = _shifted_date(value, shift) or ""  # "" stands for None: no shifted date is empty
-        if len(_SHIFTED) >= _CACHE_ENTRIES:
-            _SHIFTED.clear()
-        _SHIFTED[key] = out
+        # "" stands for None (not date-shaped): no shifted date is empty
+        out = remember(_SHIFTED, key, _shifted_date(value, shift) or "")
     return out or None
 
 
@@ -575,10 +571,7 @@ def _identifier_pseudonym(secrets: SourceSecrets, system: str, value: str) -> st
     key = (secrets, system, value)
     out = _IDS.get(key)
     if out is None:
-        out = secrets.pseudonym(value, "identifier:" + system)
-        if len(_IDS) >= _CACHE_ENTRIES:
-            _IDS.clear()
-        _IDS[key] = out
+        out = remember(_IDS, key, secrets.pseudonym(value, "identifier:" + system))
     return out
 
 

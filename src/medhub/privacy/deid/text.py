@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Final
 
 # Korean name normalization is shared with the linkage unit (one romanization, one set of folds).
+from medhub.privacy.deid.cache import remember
 from medhub.privacy.deid.dates import clear_text_date_cache, shift_text_dates
 from medhub.privacy.linkage import normalize as kn
 
@@ -38,14 +39,10 @@ def _norm(text: str) -> str:
         return text.translate(_SEPARATORS).casefold()
     out = _NORMALIZED.get(text)
     if out is None:
-        out = text.translate(_SEPARATORS).casefold()
-        if len(_NORMALIZED) >= _CACHE_ENTRIES:
-            _NORMALIZED.clear()
-        _NORMALIZED[text] = out
+        out = remember(_NORMALIZED, text, text.translate(_SEPARATORS).casefold())
     return out
 
 
-_CACHE_ENTRIES: Final = 65536  # per cache of this module kept by hand; a full one is emptied
 _NORMALIZED: Final[dict[str, str]] = {}
 
 
@@ -176,10 +173,7 @@ def _generic_masked(text: str) -> str:
         return GENERIC.sub(MASK, text)
     out = _GENERIC_MASKED.get(text)
     if out is None:
-        out = GENERIC.sub(MASK, text)
-        if len(_GENERIC_MASKED) >= _CACHE_ENTRIES:
-            _GENERIC_MASKED.clear()
-        _GENERIC_MASKED[text] = out
+        out = remember(_GENERIC_MASKED, text, GENERIC.sub(MASK, text))
     return out
 
 
@@ -261,10 +255,7 @@ def cleaned_text(matcher: Matcher, shift: int | None, value: str) -> str:
     key = (matcher, shift, value)
     out = _CLEANED.get(key)
     if out is None:
-        out = _cleaned(matcher, shift, value)
-        if len(_CLEANED) >= _CACHE_ENTRIES:
-            _CLEANED.clear()
-        _CLEANED[key] = out
+        out = remember(_CLEANED, key, _cleaned(matcher, shift, value))
     return out
 
 

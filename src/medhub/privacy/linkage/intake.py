@@ -304,20 +304,15 @@ class Depositor:
 
     def __call__(self, resource: dict[str, Any]) -> None:
         """Note a plaintext resource (only Patients with an id count). Call BEFORE de-identification."""
-        if resource.get("resourceType") != "Patient":  # no identity in it: only an old buffer to deposit
-            if self._buffer and time.monotonic() - self._since >= MAX_AGE_S:
-                self.flush()  # (checked without the lock, which this runs for every resource; flush takes it)
-            return
-        with self._lock:
-            local = resource.get("id")
-            if isinstance(local, str) and local.strip():
+        local = resource.get("id") if resource.get("resourceType") == "Patient" else None
+        if isinstance(local, str) and local.strip():
+            with self._lock:
                 if not self._buffer:
                     self._since = time.monotonic()
                 self._buffer[self._pseudonym_of(local)] = patient_identity(resource)
-            if self._buffer and (
-                len(self._buffer) >= BATCH_ROWS or time.monotonic() - self._since >= MAX_AGE_S
-            ):
-                self._flush()
+        # Whether the buffer is due is read without the lock (this runs for every resource); flush takes it.
+        if self._buffer and (len(self._buffer) >= BATCH_ROWS or time.monotonic() - self._since >= MAX_AGE_S):
+            self.flush()
 
     def flush(self) -> int:
         """Tokenize and deposit what is buffered; returns rows added or changed in the inbox."""

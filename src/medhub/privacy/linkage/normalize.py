@@ -153,8 +153,6 @@ def is_hangul(s: str) -> bool:
     return bool(s) and all("가" <= ch <= "힣" for ch in s)
 
 
-
-
 def fold_roman(s: str) -> str:
     """Fold romanization variants (Young/Yeong, Jung/Jeong, Soo/Su, ...) to one spelling."""
     s = _NON_ALPHA.sub("", s.lower())
