@@ -1,13 +1,18 @@
-"""What the lake keeps of one gated FHIR resource: its row's values (compiled with mypyc, see
-`medhub._native`: this runs once per resource ingested).
+"""What the lake keeps of one gated FHIR resource, and the buffer its row waits in (compiled with
+mypyc, see `medhub._native`: this runs once per resource ingested).
 
 `fhir_row(resource)` gives the resource's JSON as stored, its sha256 (the row's content hash) and
 the key columns views and readers filter on: type, id, the patient it is about, lastUpdated.
+`FhirRows` holds the rows of one resource type until the writer flushes them as a row group, and
+`add_fhir_row` puts a resource's row in its type's buffer unless its content hash is known: the
+whole per-resource step of the lake writer in one compiled call.
 """
 
 from __future__ import annotations
 
 import hashlib
+from array import array
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -41,3 +46,64 @@ def fhir_row(resource: dict[str, Any]) -> tuple[str, bytes, bytes, str, str | No
         patient_ref(resource),
         last if isinstance(last, str) else None,
     )
+
+
+ROW_OVERHEAD: Final = 200  # bytes a row costs the buffer beyond its JSON (key columns, offsets, hash)
+
+
+class FhirRows:
+    """The buffered rows of one resource type: the key columns as lists, the resources' JSON as one
+    byte buffer plus offsets, the content hashes as 32-byte digests (no Python object per value);
+    `pending_bytes` is what they count against the writer's memory budget."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.patient_refs: list[str | None] = []
+        self.last_updated: list[str | None] = []
+        self.text = bytearray()
+        self.offsets = array("q", [0])
+        self.digests = bytearray()
+        self.pending = 0
+        self.pending_bytes = 0
+
+    def clear(self) -> None:
+        """Forget the rows (written): fresh buffers, since the ones handed to Arrow may be held."""
+        self.ids = []
+        self.patient_refs = []
+        self.last_updated = []
+        self.text = bytearray()
+        self.offsets = array("q", [0])
+        self.digests = bytearray()
+        self.pending = 0
+        self.pending_bytes = 0
+
+
+def add_fhir_row(
+    resource: dict[str, Any],
+    buffers: dict[str, FhirRows],
+    buffer_for: Callable[[str], FhirRows],
+    known: set[bytes],
+    new: set[bytes],
+) -> tuple[str, int]:
+    """Buffer the row of `resource` in `buffers[its type]` (`buffer_for(type)` makes a missing
+    one) unless the first 8 bytes of its content hash are in `known` (the lake's) or `new` (this
+    batch's, which gains them). Returns (resource type, bytes buffered: 0 for a duplicate)."""
+    rtype, text, digest, rid, pref, last_updated = fhir_row(resource)
+    key = digest[:8]
+    if key in known or key in new:
+        return rtype, 0
+    rows = buffers.get(rtype)
+    if rows is None:
+        rows = buffer_for(rtype)
+    new.add(key)
+    rows.ids.append(rid)
+    rows.patient_refs.append(pref)
+    rows.last_updated.append(last_updated)
+    rows.digests += digest
+    buf = rows.text
+    buf += text
+    rows.offsets.append(len(buf))
+    n = len(text) + ROW_OVERHEAD
+    rows.pending += 1
+    rows.pending_bytes += n
+    return rtype, n

@@ -22,7 +22,6 @@ import secrets
 import shutil
 import time
 import warnings
-from array import array
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from medhub.config import Settings
 from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Item
 from medhub.lake import layout
 from medhub.lake.dicom_bytes import part10_chunks
-from medhub.lake.fhir_rows import fhir_row
+from medhub.lake.fhir_rows import FhirRows, add_fhir_row
 
 FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
 _INTENT = ".intent.json"
@@ -71,76 +70,39 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
-class _Partition:
-    """Buffered rows of one Parquet file being staged."""
+class _StagedFile:
+    """One Parquet file being staged: rows are buffered (by the subclass) and flushed as row groups
+    of one open writer."""
 
-    def __init__(
-        self,
-        path: Path,
-        schema: pa.Schema,
-        text_columns: tuple[str, ...] = (),
-        constants: dict[str, str] | None = None,
-        digest_columns: tuple[str, ...] = (),
-    ) -> None:
+    schema: pa.Schema
+
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.schema = schema
-        self.constants = constants or {}
-        special = set(text_columns) | set(self.constants) | set(digest_columns)
-        self.columns: dict[str, list] = {f.name: [] for f in schema if f.name not in special}
-        # Large UTF-8 columns are kept as one byte buffer plus offsets, sha256 columns as raw
-        # 32-byte digests: no Python object per value.
-        self.text: dict[str, tuple[bytearray, array]] = {
-            n: (bytearray(), array("q", [0])) for n in text_columns
-        }
-        self.digests: dict[str, bytearray] = {n: bytearray() for n in digest_columns}
         self.writer: pq.ParquetWriter | None = None
-        self.rows = 0
-        self.pending = 0
-        self.pending_bytes = 0  # what the writer counted for the rows buffered here (see LakeWriter._grew)
+        self.rows = 0  # rows written
 
-    def _array(self, f: pa.Field) -> pa.Array:
-        n = self.pending
-        if f.name in self.text:
-            buf, offsets = self.text[f.name]
-            offs = pa.array(offsets, pa.int64())
-            arr = pa.Array.from_buffers(pa.large_string(), n, [None, offs.buffers()[1], pa.py_buffer(buf)])
-            return arr.cast(f.type)
-        if f.name in self.digests:
-            hexes = self.digests[f.name].hex().encode()
-            offs = pa.array(range(0, 64 * n + 1, 64), pa.int32())
-            return pa.Array.from_buffers(pa.string(), n, [None, offs.buffers()[1], pa.py_buffer(hexes)])
-        if f.name in self.constants:
-            return pa.repeat(pa.scalar(self.constants[f.name], f.type), n)
-        return pa.array(self.columns[f.name], f.type)
+    pending: int  # rows buffered
+    pending_bytes: int  # what the writer counted for them (see LakeWriter._buffered)
+
+    def _table(self) -> pa.Table:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def _open(self) -> pq.ParquetWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return pq.ParquetWriter(self.path, self.schema, compression="zstd", compression_level=1)
 
     def flush(self) -> None:
         if not self.pending:
             return
-        table = pa.Table.from_arrays([self._array(f) for f in self.schema], schema=self.schema)
+        table = self._table()
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Large unique values (resource JSON, hashes) gain nothing from dictionary pages or
-            # min/max statistics, and computing them costs as much as the compression.
-            plain = set(self.text) | set(self.digests)
-            small = [f.name for f in self.schema if f.name not in plain]
-            self.writer = pq.ParquetWriter(
-                self.path,
-                self.schema,
-                compression="zstd",
-                compression_level=1,
-                use_dictionary=small if plain else True,
-                write_statistics=small if plain else True,
-            )
+            self.writer = self._open()
         self.writer.write_table(table, row_group_size=1 << 20)
         self.rows += table.num_rows
-        self.pending = 0
-        self.pending_bytes = 0
-        for v in self.columns.values():
-            v.clear()
-        for name in self.text:
-            self.text[name] = (bytearray(), array("q", [0]))
-        for name in self.digests:
-            self.digests[name] = bytearray()
+        self._reset()
 
     def close(self) -> None:
         self.flush()
@@ -149,7 +111,92 @@ class _Partition:
             self.writer = None
 
 
-def _pending_bytes(part: _Partition) -> int:
+class _Partition(_StagedFile):
+    """A DICOM or biosignal dataset's staged file: one list per column."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        super().__init__(path)
+        self.schema = schema
+        self.columns: dict[str, list] = {f.name: [] for f in schema}
+        self.pending = 0
+        self.pending_bytes = 0
+
+    def _table(self) -> pa.Table:
+        return pa.Table.from_arrays(
+            [pa.array(self.columns[f.name], f.type) for f in self.schema], schema=self.schema
+        )
+
+    def _reset(self) -> None:
+        for v in self.columns.values():
+            v.clear()
+        self.pending = 0
+        self.pending_bytes = 0
+
+
+_FHIR_PLAIN = ("resource", "content_hash")  # large unique values: no dictionary pages, no statistics
+
+
+class _FhirPartition(_StagedFile):
+    """The staged file of one FHIR resource type; its rows wait in a compiled `FhirRows` (filled by
+    `add_fhir_row`, which keeps its counts)."""
+
+    schema = layout.FHIR_SCHEMA
+
+    def __init__(self, path: Path, resource_type: str, source: str) -> None:
+        super().__init__(path)
+        self.resource_type = resource_type
+        self.source = source
+        self.buffer = FhirRows()
+
+    @property
+    def pending(self) -> int:  # type: ignore[override]
+        return self.buffer.pending
+
+    @property
+    def pending_bytes(self) -> int:  # type: ignore[override]
+        return self.buffer.pending_bytes
+
+    def _table(self) -> pa.Table:
+        rows, n = self.buffer, self.buffer.pending
+        offsets = pa.array(rows.offsets, pa.int64())
+        resource = pa.Array.from_buffers(
+            pa.large_string(), n, [None, offsets.buffers()[1], pa.py_buffer(rows.text)]
+        ).cast(pa.string())
+        hexes = rows.digests.hex().encode()  # sha256 digests as the column's hex strings
+        hash_offsets = pa.array(range(0, 64 * n + 1, 64), pa.int32())
+        content_hash = pa.Array.from_buffers(
+            pa.string(), n, [None, hash_offsets.buffers()[1], pa.py_buffer(hexes)]
+        )
+        columns = {
+            "resource_type": pa.repeat(pa.scalar(self.resource_type, pa.string()), n),
+            "id": pa.array(rows.ids, pa.string()),
+            "patient_ref": pa.array(rows.patient_refs, pa.string()),
+            "last_updated": pa.array(rows.last_updated, pa.string()),
+            "source": pa.repeat(pa.scalar(self.source, pa.string()), n),
+            "content_hash": content_hash,
+            "resource": resource,
+        }
+        return pa.Table.from_arrays([columns[f.name] for f in self.schema], schema=self.schema)
+
+    def _reset(self) -> None:
+        self.buffer.clear()
+
+    def _open(self) -> pq.ParquetWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        small = [f.name for f in self.schema if f.name not in _FHIR_PLAIN]
+        # Large unique values (resource JSON, hashes) gain nothing from dictionary pages or min/max
+        # statistics, and computing them costs as much as the compression.
+        return pq.ParquetWriter(
+            self.path,
+            self.schema,
+            compression="zstd",
+            compression_level=1,
+            use_dictionary=small,
+            write_statistics=small,
+        )
+
+
+def _pending_bytes(part: _StagedFile) -> int:
     return part.pending_bytes
 
 
@@ -175,11 +222,13 @@ class LakeWriter:
     def _start_batch(self) -> None:
         self.batch_id = _new_batch_id()
         self.stage = self.staging_root / self.batch_id
-        self.parts: dict[tuple[str, str | None], _Partition] = {}
+        self.parts: dict[tuple[str, str | None], _StagedFile] = {}
         self.blobs: list[str] = []
         self.buffered = 0
         self.staged = 0
         self._new_keys: dict[str, set[bytes]] = {}
+        self.fhir_buffers: dict[str, FhirRows] = {}  # resource type -> its partition's row buffer
+        self._fhir_keys: tuple[set[bytes], set[bytes]] | None = None  # _dedupe_keys(FHIR), once per batch
 
     def recover(self, committed: set[str]) -> None:
         """Undo what a killed run left: lake files of batches whose commit was never recorded
@@ -195,6 +244,7 @@ class LakeWriter:
             if d != self.stage:
                 shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
         self._keys.clear()
+        self._fhir_keys = None
 
     def recorded(self, batch_id: str) -> None:
         """The store has recorded `batch_id`: its intent file is no longer needed."""
@@ -266,11 +316,18 @@ class LakeWriter:
             self._keys.setdefault(kind, set()).update(keys)
 
     # -- deduplication ----------------------------------------------------------------------
-    def _is_new(self, kind: str, key: bytes) -> bool:
+    def _dedupe_keys(self, kind: str) -> tuple[set[bytes], set[bytes]]:
+        """The keys of `kind` already in the lake (read once) and those this batch added."""
         known = self._keys.get(kind)
         if known is None:
             known = self._keys[kind] = self._load_keys(kind)
-        new = self._new_keys.setdefault(kind, set())
+        keys = (known, self._new_keys.setdefault(kind, set()))
+        if kind == layout.FHIR:
+            self._fhir_keys = keys
+        return keys
+
+    def _is_new(self, kind: str, key: bytes) -> bool:
+        known, new = self._dedupe_keys(kind)
         if key in known or key in new:
             return False
         new.add(key)
@@ -288,30 +345,32 @@ class LakeWriter:
         return keys
 
     # -- items ------------------------------------------------------------------------------
-    def _partition(self, kind: str, sub: str | None) -> _Partition:
-        part = self.parts.get((kind, sub))
+    def _partition(self, kind: str) -> _Partition:
+        """The staged file of DICOM or biosignal rows."""
+        part = self.parts.get((kind, None))
         if part is None:
             d = layout.dataset_dir(self.stage, kind, self.source)
-            if sub is not None:
-                d = d / f"resource_type={sub}"
-            if kind == layout.FHIR:
-                part = _Partition(
-                    d / f"{self.batch_id}.parquet",
-                    layout.FHIR_SCHEMA,
-                    text_columns=("resource",),
-                    constants={"resource_type": str(sub), "source": self.source},
-                    digest_columns=("content_hash",),
-                )
-            else:
-                part = _Partition(d / f"{self.batch_id}.parquet", layout.SCHEMAS[kind])
-            self.parts[(kind, sub)] = part
+            part = self.parts[(kind, None)] = _Partition(d / f"{self.batch_id}.parquet", layout.SCHEMAS[kind])
+        assert isinstance(part, _Partition)
         return part
 
+    def _fhir_buffer(self, rtype: str) -> FhirRows:
+        """The row buffer of a resource type this batch has not met yet (see add_fhir_row)."""
+        d = layout.dataset_dir(self.stage, layout.FHIR, self.source) / f"resource_type={rtype}"
+        part = _FhirPartition(d / f"{self.batch_id}.parquet", rtype, self.source)
+        self.parts[(layout.FHIR, rtype)] = part
+        self.fhir_buffers[rtype] = part.buffer
+        return part.buffer
+
     def _grew(self, part: _Partition, n: int) -> None:
-        """`part` buffered `n` more bytes. Past the budget, the largest buffers are flushed until
-        half of it is free: a partition of a few rows (a rare resource type) waits for a later
-        flush instead of writing a tiny row group each time, and memory stays within the budget."""
+        """`part` buffered `n` more bytes (see `_buffered`)."""
         part.pending_bytes += n
+        self._buffered(n)
+
+    def _buffered(self, n: int) -> None:
+        """`n` more bytes are buffered. Past the budget, the largest buffers are flushed until half
+        of it is free: a partition of a few rows (a rare resource type) waits for a later flush
+        instead of writing a tiny row group each time, and memory stays within the budget."""
         self.buffered += n
         self.staged += n
         if self.buffered >= self.flush_bytes:
@@ -335,20 +394,11 @@ class LakeWriter:
             raise ValueError(
                 "a Bundle entry reached the lake with its references unresolved (no gate resolved them)"
             )
-        rtype, text, digest, rid, pref, last_updated = fhir_row(item.resource)
-        if not self._is_new(layout.FHIR, digest[:8]):
+        known, new = self._fhir_keys or self._dedupe_keys(layout.FHIR)
+        rtype, n = add_fhir_row(item.resource, self.fhir_buffers, self._fhir_buffer, known, new)
+        if not n:
             return rtype, False
-        part = self.parts.get((layout.FHIR, rtype)) or self._partition(layout.FHIR, rtype)
-        cols = part.columns
-        cols["id"].append(rid)
-        cols["patient_ref"].append(pref)
-        cols["last_updated"].append(last_updated)
-        part.digests["content_hash"] += digest
-        buf, offsets = part.text["resource"]
-        buf += text
-        offsets.append(len(buf))
-        part.pending += 1
-        self._grew(part, len(text) + 200)
+        self._buffered(n)
         return rtype, True
 
     def _stage_blob(self, data: bytes | list[bytes], sha: str | None = None) -> str:
@@ -385,7 +435,7 @@ class LakeWriter:
         pid = str(ds.get("PatientID", "") or "")
         meta = getattr(ds, "file_meta", None)
         ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
-        part = self._partition(layout.DICOM, None)
+        part = self._partition(layout.DICOM)
         part.pending += 1
         cols = part.columns
         for k, v in (
@@ -451,7 +501,7 @@ class LakeWriter:
             return item.format, False
         self._stage_blob(data, samples_sha)
         duration = max((c.n_samples / c.fs for c in ch if c.fs), default=None)
-        part = self._partition(layout.BIOSIGNAL, None)
+        part = self._partition(layout.BIOSIGNAL)
         part.pending += 1
         cols = part.columns
         for k, v in (
