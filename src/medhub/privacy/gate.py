@@ -7,9 +7,10 @@ Per source, with keys from the key store (settings.key_dir, never under the hub 
   per-patient date shift and one keyed UID remapping;
 - a DICOM image at risk of burned-in text raises HeldForReview (the pipeline quarantines it).
 
-FHIR resources and DICOM datasets are changed in place (no copy of pixel data); biosignal items
-are replaced by a de-identified copy that shares the sample arrays. The FHIR walk also resolves a
-Bundle entry's `urn:uuid:` references (the reader leaves them to it: one walk instead of two).
+FHIR items (their resources too) and DICOM datasets are changed in place (no copy of pixel data);
+biosignal items are replaced by a de-identified copy that shares the sample arrays. The FHIR walk
+also resolves a Bundle entry's `urn:uuid:` references (the reader leaves them to it: one walk
+instead of two).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def gate_with_policy(settings: Settings, source: str, policy: Policy) -> Gate:
     def gate(item: Item) -> Item:
         if isinstance(item, FhirItem):
             deposit(item.resource)  # before de-identification: plaintext never leaves the source
-            resource = deid_resource(item.resource, secrets, policy, patients, refs=item.refs)
-            return FhirItem(item.source_file, resource, item.line)  # references resolved: refs None
+            item.resource = deid_resource(item.resource, secrets, policy, patients, refs=item.refs)
+            item.refs = None  # the walk resolved the Bundle's references
+            return item  # the item as it came, de-identified (no new item per resource)
         if isinstance(item, DicomItem):
             dataset = deid_dataset(item.dataset, secrets, policy, known=patients.get)
             return DicomItem(item.source_file, dataset)
