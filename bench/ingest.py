@@ -50,6 +50,7 @@ from medhub.config import Settings, load_settings
 from medhub.ingest.pipeline import GC_THRESHOLD
 from medhub.ingest.records import DicomItem, HeldForReview
 from medhub.lake.intake import hub_gate, ingest_paths
+from medhub.privacy.deid import clear_caches
 from medhub.shared_data import shared_path
 
 REPEAT = 5  # rounds: each measure is the best (least CPU) of this many runs, in turns (shared machine)
@@ -104,8 +105,12 @@ def fresh_settings(root: Path, name: str) -> Settings:
 
 
 def clear_hubs(root: Path, prefix: str) -> None:
+    """Delete the hubs the runs wrote, and empty de-identification's caches: each run starts as
+    cold as a fresh `medhub ingest` process (a run after another would find the same texts and
+    dates worked out, and the baseline's collector would walk what they hold)."""
     for d in root.glob(f"{prefix}*"):
         shutil.rmtree(d, ignore_errors=True)
+    clear_caches()
 
 
 def extract_synthea(dest: Path, n: int) -> list[Path]:

@@ -34,7 +34,7 @@ from medhub.privacy.deid.dates import age_years, shift_fhir
 from medhub.privacy.deid.fhir_elements import DATE_VALUE, FREE_TEXT_KEYS, PATIENT_REF, Ctx, walk
 from medhub.privacy.deid.text import Matcher
 
-__all__ = ["FREE_TEXT_KEYS", "PatientIndex", "deid_resource", "patient_matcher"]
+__all__ = ["FREE_TEXT_KEYS", "PatientIndex", "clear_reference_cache", "deid_resource", "patient_matcher"]
 
 _PERSON_FIELDS = ("name", "telecom", "photo", "contact")
 _PEOPLE = frozenset({"RelatedPerson", "Practitioner", "Person"})
@@ -134,6 +134,11 @@ def _patient_of(resource: dict[str, Any], refs: dict[str, str] | None = None) ->
 
 
 _LOCALS: dict[str, str] = {}  # a reference -> the local patient id in it ("" for none); bounded
+
+
+def clear_reference_cache() -> None:
+    """Forget the local patient ids read from references (see `medhub.privacy.deid.clear_caches`)."""
+    _LOCALS.clear()
 
 
 def deid_resource(

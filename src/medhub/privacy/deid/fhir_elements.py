@@ -136,6 +136,14 @@ def clear_date_cache() -> None:
     _SHIFTED.clear()
 
 
+def clear_walk_caches() -> None:
+    """Forget everything the walk keeps: dates shifted, references rewritten, identifiers
+    pseudonymized (see `medhub.privacy.deid.clear_caches`)."""
+    _SHIFTED.clear()
+    _REFS.clear()
+    _IDS.clear()
+
+
 def clean_text(value: str, ctx: Ctx) -> str:
     """Free text with the patient's identifiers and identifier-shaped strings masked, and its dates
     shifted by the patient's shift."""

@@ -273,6 +273,9 @@ def clear_text_cache() -> None:
     _GENERIC_MASKED.clear()
     _NORMALIZED.clear()
     clear_text_date_cache()
+    _patterns.cache_clear()
+    _given_key.cache_clear()
+    _surname_key.cache_clear()
 
 
 def text_cache_size() -> int:
