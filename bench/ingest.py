@@ -18,7 +18,9 @@ CPU time is user+system of this process (all threads) from getrusage; each figur
 of 5 runs (`--repeat`), the measures of one part taking turns round by round
 (`interleaved_rounds`). The ratios are best against best; the ratio of each round (medhub and
 its baseline measured seconds apart) and their median are shown beside them, as a check on a
-noisy machine. Results are printed and written to bench/out/ingest.json.
+noisy machine. Each hub run starts cold: its lake is deleted and de-identification's caches are
+emptied after it (`clear_hubs`), as a fresh `medhub ingest` process would start. Results are
+printed and written to bench/out/ingest.json.
 """
 
 from __future__ import annotations
