@@ -75,6 +75,9 @@ class _StagedFile:
     of one open writer."""
 
     schema: pa.Schema
+    # Large unique values (resource JSON, hashes) gain nothing from dictionary pages or min/max
+    # statistics, and computing them costs as much as the compression: columns named here get none.
+    plain_columns: tuple[str, ...] = ()
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -92,7 +95,15 @@ class _StagedFile:
 
     def _open(self) -> pq.ParquetWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return pq.ParquetWriter(self.path, self.schema, compression="zstd", compression_level=1)
+        small = [f.name for f in self.schema if f.name not in self.plain_columns]
+        return pq.ParquetWriter(
+            self.path,
+            self.schema,
+            compression="zstd",
+            compression_level=1,
+            use_dictionary=small if self.plain_columns else True,
+            write_statistics=small if self.plain_columns else True,
+        )
 
     def flush(self) -> None:
         if not self.pending:
@@ -133,14 +144,12 @@ class _Partition(_StagedFile):
         self.pending_bytes = 0
 
 
-_FHIR_PLAIN = ("resource", "content_hash")  # large unique values: no dictionary pages, no statistics
-
-
 class _FhirPartition(_StagedFile):
     """The staged file of one FHIR resource type; its rows wait in a compiled `FhirRows` (filled by
     `add_fhir_row`, which keeps its counts)."""
 
     schema = layout.FHIR_SCHEMA
+    plain_columns = ("resource", "content_hash")
 
     def __init__(self, path: Path, resource_type: str, source: str) -> None:
         super().__init__(path)
@@ -181,20 +190,6 @@ class _FhirPartition(_StagedFile):
     def _reset(self) -> None:
         self.buffer.clear()
 
-    def _open(self) -> pq.ParquetWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        small = [f.name for f in self.schema if f.name not in _FHIR_PLAIN]
-        # Large unique values (resource JSON, hashes) gain nothing from dictionary pages or min/max
-        # statistics, and computing them costs as much as the compression.
-        return pq.ParquetWriter(
-            self.path,
-            self.schema,
-            compression="zstd",
-            compression_level=1,
-            use_dictionary=small,
-            write_statistics=small,
-        )
-
 
 def _pending_bytes(part: _StagedFile) -> int:
     return part.pending_bytes
@@ -228,7 +223,6 @@ class LakeWriter:
         self.staged = 0
         self._new_keys: dict[str, set[bytes]] = {}
         self.fhir_buffers: dict[str, FhirRows] = {}  # resource type -> its partition's row buffer
-        self._fhir_keys: tuple[set[bytes], set[bytes]] | None = None  # _dedupe_keys(FHIR), once per batch
 
     def recover(self, committed: set[str]) -> None:
         """Undo what a killed run left: lake files of batches whose commit was never recorded
@@ -244,7 +238,6 @@ class LakeWriter:
             if d != self.stage:
                 shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink(missing_ok=True)
         self._keys.clear()
-        self._fhir_keys = None
 
     def recorded(self, batch_id: str) -> None:
         """The store has recorded `batch_id`: its intent file is no longer needed."""
@@ -321,10 +314,7 @@ class LakeWriter:
         known = self._keys.get(kind)
         if known is None:
             known = self._keys[kind] = self._load_keys(kind)
-        keys = (known, self._new_keys.setdefault(kind, set()))
-        if kind == layout.FHIR:
-            self._fhir_keys = keys
-        return keys
+        return known, self._new_keys.setdefault(kind, set())
 
     def _is_new(self, kind: str, key: bytes) -> bool:
         known, new = self._dedupe_keys(kind)
@@ -394,7 +384,7 @@ class LakeWriter:
             raise ValueError(
                 "a Bundle entry reached the lake with its references unresolved (no gate resolved them)"
             )
-        known, new = self._fhir_keys or self._dedupe_keys(layout.FHIR)
+        known, new = self._dedupe_keys(layout.FHIR)
         rtype, n = add_fhir_row(item.resource, self.fhir_buffers, self._fhir_buffer, known, new)
         if not n:
             return rtype, False
