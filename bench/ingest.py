@@ -184,7 +184,9 @@ print(cpu() - t)
 
 def child_cpu(code: str, *args: str) -> float:
     """Run `code` in a fresh interpreter and return the CPU-s it printed for its timed loop."""
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"a baseline program failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
     return float(out.stdout.split()[-1])
 
 
