@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # editable install builds them once, `native` again whenever one of these sources changes.
 NATIVE_SOURCES := setup.py src/medhub/_native.py src/medhub/ingest/fhir.py src/medhub/privacy/deid/cache.py \
 	src/medhub/privacy/deid/dates.py src/medhub/privacy/deid/text.py src/medhub/privacy/deid/fhir_elements.py src/medhub/privacy/deid/fhir.py \
-	src/medhub/lake/fhir_rows.py
+	src/medhub/lake/fhir_rows.py src/medhub/privacy/deid/_fhir_bundle.c
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

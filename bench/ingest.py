@@ -5,8 +5,10 @@
 1. FHIR: the Synthea sample in ../shared/data/synthea (250 transaction Bundles; --quick: 25),
    ingested with the hub's privacy gate, in resources per CPU-second, against a bare
    `orjson.loads` of the same files (the parse every ingest must do), run as a program of its
-   own: a fresh child process that imports orjson alone and times its own loop. Also shown: the
-   same ingest with an identity gate (the pipeline's own cost, privacy left out), and the bare
+   own: a fresh child process that imports orjson alone and times its own loop. The hub's gate
+   takes each Bundle in one native pass (privacy/deid/_fhir_bundle.c, since 2026-12-07). Also
+   shown: the same ingest with an identity gate (privacy left out; that gate has no Bundle pass,
+   so this is the item-by-item Python path: each Bundle parsed into Python objects), and the bare
    parse inside this process, with the default collector (what this bench took as its baseline
    until 2026-12-07: the collector's full sweeps there also walk every object medhub and its
    libraries hold, which made that parse about 2.5x dearer than the bare program) and with the

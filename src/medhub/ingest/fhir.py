@@ -119,6 +119,15 @@ def _bundle_items(
     if not isinstance(entries, list):
         yield Rejected(name, "Bundle.entry is not a list", line)
         return
+    urls = bundle_urls(entries)
+    for i, e in enumerate(entries):
+        entries[i] = None  # the entry is this loop's alone from here: freed once its item is done with
+        yield bundle_entry_item(name, i, e, urls, line, resolve)
+
+
+def bundle_urls(entries: list) -> dict[str, str]:
+    """The Bundle's fullUrl map (`urn:uuid:...` -> `Type/id`); an entry without an id gets its
+    uuid as id, in place (a server would assign one; the entry's uuid is the natural one)."""
     urls: dict[str, str] = {}
     for e in entries:
         if not isinstance(e, dict):
@@ -126,33 +135,36 @@ def _bundle_items(
         res, full = e.get("resource"), e.get("fullUrl")
         if isinstance(res, dict) and isinstance(full, str) and full.startswith("urn:uuid:"):
             if not res.get("id"):
-                res["id"] = full[9:]  # a server would assign an id; the entry's uuid is the natural one
+                res["id"] = full[9:]
             rtype = res.get("resourceType")
             if isinstance(rtype, str):
                 urls[full] = f"{rtype}/{res['id']}"
-    for i, e in enumerate(entries):
-        entries[i] = None  # the entry is this loop's alone from here: freed once its item is done with
-        res = e.get("resource") if isinstance(e, dict) else None
-        if res is None:
-            req = e.get("request") if isinstance(e, dict) else None
-            what = (
-                f" ({req.get('method')} {req.get('url')}: only entries carrying a resource are ingested)"
-                if isinstance(req, dict)
-                else ""
-            )
-            yield Rejected(name, f"Bundle entry {i} has no resource{what}", line)
-            continue
-        problem = check_resource(res)
-        if problem:
-            yield Rejected(name, f"Bundle entry {i}: {problem}", line)
-            continue
-        if not urls:
-            yield FhirItem(name, res, line)
-        elif resolve:
-            _resolve(res, urls)
-            yield FhirItem(name, res, line)
-        else:
-            yield FhirItem(name, res, line, urls)
+    return urls
+
+
+def bundle_entry_item(
+    name: str, i: int, e: Any, urls: dict[str, str], line: int | None = None, resolve: bool = True
+) -> FhirItem | Rejected:
+    """The item of Bundle entry `i`: its resource (references resolved, or left to the gate with
+    the map where `resolve` is False), or why it is not one."""
+    res = e.get("resource") if isinstance(e, dict) else None
+    if res is None:
+        req = e.get("request") if isinstance(e, dict) else None
+        what = (
+            f" ({req.get('method')} {req.get('url')}: only entries carrying a resource are ingested)"
+            if isinstance(req, dict)
+            else ""
+        )
+        return Rejected(name, f"Bundle entry {i} has no resource{what}", line)
+    problem = check_resource(res)
+    if problem:
+        return Rejected(name, f"Bundle entry {i}: {problem}", line)
+    if not urls:
+        return FhirItem(name, res, line)
+    if resolve:
+        _resolve(res, urls)
+        return FhirItem(name, res, line)
+    return FhirItem(name, res, line, urls)
 
 
 _CODING_KEYS: Final = frozenset({"system", "version", "code", "display", "userSelected"})

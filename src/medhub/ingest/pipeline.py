@@ -35,10 +35,13 @@ from medhub.ingest.records import (
     BiosignalItem,
     DicomItem,
     FhirItem,
+    FhirRow,
     Gate,
+    GateFailure,
     HeldForReview,
     Item,
     Rejected,
+    gate_bundle_pass,
     gate_resolves_refs,
 )
 from medhub.store import ops
@@ -65,13 +68,16 @@ FORMAT_LABEL = {
 
 
 class Sink(Protocol):
-    """Where gated items go (the lake writer implements it)."""
+    """Where gated items go (the lake writer implements it). A sink may also offer
+    `add_rows(rows) -> (new, duplicate counts per type)` to stage the rows of a Bundle pass at
+    once; without it they are added one by one."""
 
     def recover(self, committed: set[str]) -> None:
         """Drop staged output, and lake files of batches whose commit was never recorded."""
 
-    def add(self, item: Item) -> tuple[str, bool]:
-        """Stage one gated item; return its type label and whether it is new (False: duplicate)."""
+    def add(self, item: Item | FhirRow) -> tuple[str, bool]:
+        """Stage one gated item (or a row of the gate's Bundle pass); return its type label and
+        whether it is new (False: duplicate)."""
 
     def staged_bytes(self) -> int:
         """About how much is staged and not yet committed."""
@@ -315,8 +321,91 @@ def _ingest_unit(
     rejected = 0
     new_by_type: Counter = Counter()
     dup_by_type: Counter = Counter()
+
+    def land(gated: Item | FhirRow, item: Item | None) -> None:
+        """Hand a gated item (or a row of the gate's Bundle pass) to the sink, and count it."""
+        try:
+            type_label, new = sink.add(gated)
+        except Exception as exc:  # noqa: BLE001 - e.g. a data set pydicom cannot write back
+            reason = f"could not be written to the lake ({exc.__class__.__name__}: {exc})"
+            if item is None:  # a row: no item to name, its file and type instead
+                quarantine(Rejected(str(unit.path), reason), type_label=str(gated[0]))
+            else:
+                quarantine_item(item, reason)
+            return
+        if new:
+            new_by_type[type_label] += 1
+        else:
+            dup_by_type[type_label] += 1
+
+    def land_rows(rows: list[FhirRow]) -> None:
+        """Rows of the gate's Bundle pass, to a sink that stages them at once where it can."""
+        add_rows = getattr(sink, "add_rows", None)
+        if add_rows is None:
+            for row in rows:
+                land(row, None)
+            return
+        try:
+            added, duplicates = add_rows(rows)
+        except Exception:  # noqa: BLE001 - row by row then, so that the failing one is named
+            for row in rows:
+                land(row, None)
+            return
+        new_by_type.update(added)
+        dup_by_type.update(duplicates)
+
+    def too_many_rejects(item: Rejected) -> bool:
+        nonlocal rejected
+        quarantine(item)
+        rejected += 1
+        if rejected < MAX_REJECTS_PER_FILE:
+            return False
+        quarantine(
+            Rejected(
+                str(unit.path),
+                f"stopped reading after {rejected} bad items: the rest of the file was not read",
+                item.line,
+            )
+        )
+        return True
+
     resolve = not gate_resolves_refs(gate)  # Bundle references: resolved by the reader, or by the gate
-    if data is not None:
+    outcomes = None
+    run_bundle = gate_bundle_pass(gate) if data is not None and unit.format == detect.JSON else None
+    if run_bundle is not None:
+        try:
+            outcomes = run_bundle(str(unit.path), data)  # None: the document is the reader's and the gate's
+        except Exception as exc:  # noqa: BLE001 - a failure of the pass must not stop the batch
+            outcomes = []
+            quarantine(
+                Rejected(
+                    str(unit.path), f"the privacy gate failed on this file ({exc.__class__.__name__}: {exc})"
+                )
+            )
+    if outcomes is not None:
+        rows: list[FhirRow] = []
+        for out in outcomes:  # already gated, in entry order (privacy.deid.fhir_bundle)
+            kind = type(out)
+            if kind is tuple:
+                rows.append(out)  # type: ignore[arg-type]
+                continue
+            if rows:
+                land_rows(rows)
+                rows = []
+            if kind is Rejected:
+                if too_many_rejects(out):
+                    break
+            elif kind is GateFailure:
+                err = out.error
+                quarantine_item(
+                    out.item, f"the privacy gate failed on this item ({err.__class__.__name__}: {err})"
+                )
+            else:
+                land(out, out)
+        if rows:
+            land_rows(rows)
+        items: Iterator[Item | Rejected] = iter(())
+    elif data is not None:
         if unit.format == detect.JSON:
             items = read_json(unit.path, data=data, resolve=resolve)
         else:
@@ -334,16 +423,7 @@ def _ingest_unit(
             quarantine(Rejected(str(unit.path), f"the reader failed ({exc.__class__.__name__}: {exc})"))
             break
         if type(item) is Rejected:
-            quarantine(item)
-            rejected += 1
-            if rejected >= MAX_REJECTS_PER_FILE:
-                quarantine(
-                    Rejected(
-                        str(unit.path),
-                        f"stopped reading after {rejected} bad items: the rest of the file was not read",
-                        item.line,
-                    )
-                )
+            if too_many_rejects(item):
                 break
             continue
         try:
@@ -354,15 +434,7 @@ def _ingest_unit(
         except Exception as exc:  # noqa: BLE001 - one item the gate cannot handle must not stop the batch
             quarantine_item(item, f"the privacy gate failed on this item ({exc.__class__.__name__}: {exc})")
             continue
-        try:
-            type_label, new = sink.add(gated)
-        except Exception as exc:  # noqa: BLE001 - e.g. a data set pydicom cannot write back
-            quarantine_item(item, f"could not be written to the lake ({exc.__class__.__name__}: {exc})")
-            continue
-        if new:
-            new_by_type[type_label] += 1
-        else:
-            dup_by_type[type_label] += 1
+        land(gated, item)
     for type_label, n in new_by_type.items():
         summary.counts[type_label].accepted += n
         accepted += n

@@ -92,6 +92,27 @@ class HeldForReview(Exception):
 # unresolved and `FhirItem.refs` set, and must return them resolved (refs None).
 Gate = Callable[[Item], Item]
 RESOLVES_REFS = "resolves_bundle_references"
+BUNDLE_PASS = "bundle_pass"
+
+# A FHIR resource the gate de-identified and serialized in one pass over its Bundle, as the lake
+# stores it: (resourceType, id, the JSON, patient reference, meta.lastUpdated) - see
+# `privacy.deid.fhir_bundle`. The pipeline hands it to the sink as it is.
+FhirRow = tuple[str, str, bytes, str | None, str | None]
+
+
+@dataclass(slots=True)
+class GateFailure:
+    """An item the gate could not de-identify in a Bundle pass: the pipeline quarantines it with the error."""
+
+    item: FhirItem
+    error: Exception
+
+
+def gate_bundle_pass(gate: Gate) -> Callable[[str, bytes], list | None] | None:
+    """The gate's pass over a whole Bundle document, where it has one: (file name, bytes) -> the
+    outcomes of its entries in order (FhirRow, gated FhirItem, Rejected, or a failure holding the
+    item and the error), or None where the document is left to the reader and the gate item by item."""
+    return getattr(gate, BUNDLE_PASS, None)
 
 
 def gate_resolves_refs(gate: Gate) -> bool:

@@ -34,10 +34,10 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 
 from medhub.config import Settings
-from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, Item
+from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, FhirRow, Item
 from medhub.lake import layout
 from medhub.lake.dicom_bytes import part10_chunks
-from medhub.lake.fhir_rows import FhirRows, add_fhir_row
+from medhub.lake.fhir_rows import FhirRows, add_fhir_json, add_fhir_jsons, add_fhir_row
 
 FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
 _INTENT = ".intent.json"
@@ -167,10 +167,15 @@ class _FhirPartition(_StagedFile):
 
     def _table(self) -> pa.Table:
         rows, n = self.buffer, self.buffer.pending
-        offsets = pa.array(rows.offsets, pa.int64())
-        resource = pa.Array.from_buffers(
-            pa.large_string(), n, [None, offsets.buffers()[1], pa.py_buffer(rows.text)]
-        ).cast(pa.string())
+        offsets = np.frombuffer(rows.offsets, dtype=np.int64)
+        if len(rows.text) < 2**31:  # the string column's own 32-bit offsets: no cast, no copy of the text
+            resource = pa.Array.from_buffers(
+                pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(rows.text)]
+            )
+        else:
+            resource = pa.Array.from_buffers(
+                pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(rows.text)]
+            ).cast(pa.string())
         hexes = rows.digests.hex().encode()  # sha256 digests as the column's hex strings
         hash_offsets = pa.array(range(0, 64 * n + 1, 64), pa.int32())
         content_hash = pa.Array.from_buffers(
@@ -370,7 +375,14 @@ class LakeWriter:
                 self.buffered -= p.pending_bytes
                 p.flush()
 
-    def add(self, item: Item) -> tuple[str, bool]:
+    def add(self, item: Item | FhirRow) -> tuple[str, bool]:
+        if type(item) is tuple:  # a resource the gate's Bundle pass de-identified and serialized
+            known, new = self._dedupe_keys(layout.FHIR)
+            rtype, n = add_fhir_json(item, self.fhir_buffers, self._fhir_buffer, known, new)
+            if not n:
+                return rtype, False
+            self._buffered(n)
+            return rtype, True
         if isinstance(item, FhirItem):
             return self._add_fhir(item)
         if isinstance(item, DicomItem):
@@ -378,6 +390,16 @@ class LakeWriter:
         if isinstance(item, BiosignalItem):
             return self._add_biosignal(item)
         raise TypeError(f"the lake writer does not know items of type {type(item).__name__}")
+
+    def add_rows(self, rows: list[FhirRow]) -> tuple[dict[str, int], dict[str, int]]:
+        """Stage the rows of a Bundle pass at once: (new, duplicate) counts per resource type."""
+        known, new = self._dedupe_keys(layout.FHIR)
+        added: dict[str, int] = {}
+        duplicates: dict[str, int] = {}
+        n = add_fhir_jsons(rows, self.fhir_buffers, self._fhir_buffer, known, new, added, duplicates)
+        if n:
+            self._buffered(n)
+        return added, duplicates
 
     def _add_fhir(self, item: FhirItem) -> tuple[str, bool]:
         if item.refs is not None:

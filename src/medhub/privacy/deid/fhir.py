@@ -34,7 +34,14 @@ from medhub.privacy.deid.dates import age_years, shift_fhir
 from medhub.privacy.deid.fhir_elements import DATE_VALUE, FREE_TEXT_KEYS, PATIENT_REF, Ctx, walk
 from medhub.privacy.deid.text import Matcher
 
-__all__ = ["FREE_TEXT_KEYS", "PatientIndex", "clear_reference_cache", "deid_resource", "patient_matcher"]
+__all__ = [
+    "FREE_TEXT_KEYS",
+    "PatientIndex",
+    "clear_reference_cache",
+    "deid_resource",
+    "patient_matcher",
+    "resource_ctx",
+]
 
 _PERSON_FIELDS = ("name", "telecom", "photo", "contact")
 _PEOPLE = frozenset({"RelatedPerson", "Practitioner", "Person"})
@@ -159,11 +166,9 @@ def deid_resource(
         matcher = patient_matcher(resource)
         if index is not None and local:
             index.add(local, matcher)
+        ctx = _ctx(local, matcher, secrets, policy, refs)
     else:
-        known = index.get(local) if index is not None else None
-        matcher = known or (_UNCHECKED if local and index is not None else _EMPTY)
-    shift = secrets.shift_days(local) if (local and policy.shift_dates) else 0
-    ctx = Ctx(secrets, policy, shift, matcher, matcher is _UNCHECKED, refs)
+        ctx = resource_ctx(local, secrets, policy, index, refs)
     resource.pop("text", None)  # narrative
     birth = None
     if rtype == "Patient":
@@ -175,6 +180,28 @@ def deid_resource(
     if birth:
         resource["birthDate"] = birth
     return resource
+
+
+def resource_ctx(
+    local: str | None,
+    secrets: SourceSecrets,
+    policy: Policy,
+    index: PatientIndex | None,
+    refs: dict[str, str] | None = None,
+) -> Ctx:
+    """The walk's context for a resource other than a Patient, about the patient `local` (None:
+    about no patient): the matcher of that Patient where this source sent it, else the unchecked
+    one (its free text is dropped), and the patient's date shift."""
+    known = index.get(local) if index is not None else None
+    matcher = known or (_UNCHECKED if local and index is not None else _EMPTY)
+    return _ctx(local, matcher, secrets, policy, refs)
+
+
+def _ctx(
+    local: str | None, matcher: Matcher, secrets: SourceSecrets, policy: Policy, refs: dict[str, str] | None
+) -> Ctx:
+    shift = secrets.shift_days(local) if (local and policy.shift_dates) else 0
+    return Ctx(secrets, policy, shift, matcher, matcher is _UNCHECKED, refs)
 
 
 def _patient(p: dict[str, Any], ctx: Ctx, today: date) -> str | None:

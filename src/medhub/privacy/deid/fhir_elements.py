@@ -551,16 +551,10 @@ def identifiers(value: Any, ctx: Ctx) -> Any:
         if not isinstance(ident, dict):
             continue
         ident = {k: v for k, v in ident.items() if k in ("use", "type", "system", "value", "period")}
-        system = str(ident.get("system", ""))
-        raw = str(ident.get("value", ""))
         if "value" in ident:
-            if system == _DICOM_UID_SYSTEM:
-                uid = raw[8:] if raw.startswith("urn:oid:") else raw
-                ident["value"] = ("urn:oid:" if raw.startswith("urn:oid:") else "") + ctx.secrets.uid(uid)
-            elif _is_accession(ident):
-                ident["value"] = ctx.secrets.pseudonym(raw, "accession", 16).upper()
-            else:
-                ident["value"] = _identifier_pseudonym(ctx.secrets, system, raw)
+            system = str(ident.get("system", ""))
+            raw = str(ident["value"])
+            ident["value"] = identifier_value(ctx.secrets, system, raw, _is_accession(ident))
         if isinstance(ident.get("type"), dict):
             ident["type"].pop("text", None)
             codings = ident["type"].get("coding")
@@ -570,6 +564,17 @@ def identifiers(value: Any, ctx: Ctx) -> Any:
             walk(ident["period"], ctx)
         out.append(ident)
     return out if isinstance(value, list) else (out[0] if out else None)
+
+
+def identifier_value(secrets: SourceSecrets, system: str, raw: str, accession: bool) -> str:
+    """An Identifier's value pseudonymized: a DICOM UID as DICOM UIDs are (so ImagingStudy joins
+    the images), an accession number as in DICOM, any other by its system."""
+    if system == _DICOM_UID_SYSTEM:
+        uid = raw[8:] if raw.startswith("urn:oid:") else raw
+        return ("urn:oid:" if raw.startswith("urn:oid:") else "") + secrets.uid(uid)
+    if accession:
+        return secrets.pseudonym(raw, "accession", 16).upper()
+    return _identifier_pseudonym(secrets, system, raw)
 
 
 _IDS: Final[dict[tuple[SourceSecrets, str, str], str]] = {}
