@@ -142,3 +142,31 @@ def test_patient_and_observations_survive_a_failed_run(settings: Settings, tmp_p
     s = ingest_paths(settings, "hosp-a", [tmp_path / "in"], gate=hmac_gate)
     assert s.files == {"duplicate": 1, "accepted": 1}
     assert len(lake_rows(settings, layout.FHIR)) == 2
+
+
+def test_a_run_killed_while_writing_its_intent_resumes(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped inside `commit()` while its intent is being written (FHIR rows only: the
+    intent is the writer's one JSON) leaves no cut intent that recovery could not read: the intent
+    is written beside its name, then renamed; the next run sweeps the part and lands everything."""
+    from medhub.lake import writer
+
+    ids = _inputs(tmp_path / "in", files=3, per_file=10)
+
+    class DiesWhileWriting:
+        loads = staticmethod(orjson.loads)
+
+        @staticmethod
+        def dumps(obj: object) -> bytes:
+            raise KeyboardInterrupt  # as if killed between opening the file and writing it
+
+    with monkeypatch.context() as m:
+        m.setattr(writer, "orjson", DiesWhileWriting)
+        with pytest.raises(KeyboardInterrupt):
+            ingest_paths(settings, "hosp-a", [tmp_path / "in"], gate=hmac_gate)
+    assert not list(settings.staging_dir.glob("*.intent.json"))  # only the part, under its own name
+    s = ingest_paths(settings, "hosp-a", [tmp_path / "in"], gate=hmac_gate)
+    assert s.files == {"accepted": 3}
+    assert not list(settings.staging_dir.glob("*.partial"))
+    _check_lake(settings, ids)

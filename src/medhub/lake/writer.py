@@ -283,11 +283,15 @@ class LakeWriter:
         part_moves = [(p.path, str(p.path.relative_to(self.stage))) for p in self.parts.values() if p.rows]
         # The intent lists every lake file this batch is about to add, so that recovery can take
         # them out again if the store never records the batch (and touches nothing else).
+        # Written beside, then renamed: a run killed while writing it leaves no cut intent (which
+        # recovery could not read) but a stray file that recovery sweeps away with the rest of staging.
         intent = self.staging_root / f"{self.batch_id}{_INTENT}"
-        with open(intent, "wb") as f:
+        partial = intent.with_name(intent.name + ".partial")
+        with open(partial, "wb") as f:
             f.write(orjson.dumps([rel for _, rel in blob_moves + part_moves]))
             f.flush()
             os.fsync(f.fileno())
+        os.replace(partial, intent)
         made: set[Path] = set()
         for src, rel in blob_moves:  # blobs first: no row is visible before the file it names
             dest = self.lake / rel
