@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean native
+.PHONY: demo test lint bench clean native sanitize
 
 # Compiled with mypyc where a C compiler is at hand (setup.py, src/medhub/_native.py); the
 # editable install builds them once, `native` again whenever one of these sources changes.
@@ -50,6 +50,19 @@ bench: $(VENV)/.bench $(VENV)/.native
 	$(BIN)/python bench/linkage.py
 	$(BIN)/python bench/deid.py
 	$(BIN)/python bench/fleet.py
+
+# The Bundle pass in C under AddressSanitizer and UBSan: its tests (parity, odd cases, random and
+# mutated documents) run through an instrumented build (tests/sanitize_bundle_pass.py).
+SANITIZED := build/sanitize/_fhir_bundle.so
+sanitize: $(VENV)/.dev
+	mkdir -p build/sanitize
+	gcc -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -shared -fPIC \
+		-DSOURCE_SHA256='"'"$$(sha256sum src/medhub/privacy/deid/_fhir_bundle.c | cut -d' ' -f1)"'"' \
+		-I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+		src/medhub/privacy/deid/_fhir_bundle.c -o $(SANITIZED)
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so)" \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(BIN)/python tests/sanitize_bundle_pass.py $(SANITIZED)
 
 clean:
 	rm -rf $(VENV) .medhub .medhub-keys .medhub-linkage build

@@ -272,7 +272,7 @@ typedef struct {
 /* ---------------------------------------------------------------- buffers */
 
 static int buf_reserve(Buf *b, size_t extra) {
-    if (b->n + extra <= b->cap) return 0;
+    if (b->p && b->n + extra <= b->cap) return 0; /* a buffer is there even for nothing: no memcpy to NULL */
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + extra) cap *= 2;
     char *p = PyMem_Realloc(b->p, cap);
