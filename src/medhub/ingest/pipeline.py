@@ -68,9 +68,7 @@ FORMAT_LABEL = {
 
 
 class Sink(Protocol):
-    """Where gated items go (the lake writer implements it). A sink may also offer
-    `add_rows(rows) -> (new, duplicate counts per type)` to stage the rows of a Bundle pass at
-    once; without it they are added one by one."""
+    """Where gated items go (the lake writer implements it)."""
 
     def recover(self, committed: set[str]) -> None:
         """Drop staged output, and lake files of batches whose commit was never recorded."""
@@ -78,6 +76,9 @@ class Sink(Protocol):
     def add(self, item: Item | FhirRow) -> tuple[str, bool]:
         """Stage one gated item (or a row of the gate's Bundle pass); return its type label and
         whether it is new (False: duplicate)."""
+
+    def add_rows(self, rows: list[FhirRow]) -> tuple[dict[str, int], dict[str, int]]:
+        """Stage the rows of a Bundle pass at once; return the new and duplicate counts per type."""
 
     def staged_bytes(self) -> int:
         """About how much is staged and not yet committed."""
@@ -339,14 +340,9 @@ def _ingest_unit(
             dup_by_type[type_label] += 1
 
     def land_rows(rows: list[FhirRow]) -> None:
-        """Rows of the gate's Bundle pass, to a sink that stages them at once where it can."""
-        add_rows = getattr(sink, "add_rows", None)
-        if add_rows is None:
-            for row in rows:
-                land(row, None)
-            return
+        """Rows of the gate's Bundle pass, staged at once."""
         try:
-            added, duplicates = add_rows(rows)
+            added, duplicates = sink.add_rows(rows)
         except Exception:  # noqa: BLE001 - row by row then, so that the failing one is named
             for row in rows:
                 land(row, None)

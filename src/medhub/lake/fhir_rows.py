@@ -5,8 +5,8 @@ mypyc, see `medhub._native`: this runs once per resource ingested).
 the key columns views and readers filter on: type, id, the patient it is about, lastUpdated.
 `FhirRows` holds the rows of one resource type until the writer flushes them as a row group, and
 `add_fhir_row` puts a resource's row in its type's buffer unless its content hash is known: the
-whole per-resource step of the lake writer in one compiled call (`add_fhir_json` the same for a
-resource the gate's Bundle pass already serialized).
+whole per-resource step of the lake writer in one compiled call (`add_fhir_jsons` the same for the
+resources of a Bundle the gate's pass already serialized, a document at a time).
 """
 
 from __future__ import annotations
@@ -93,21 +93,6 @@ def add_fhir_row(
     return _buffer_row(rtype, text, digest, rid, pref, last_updated, buffers, buffer_for, known, new)
 
 
-def add_fhir_json(
-    row: tuple[str, str, bytes, str | None, str | None],
-    buffers: dict[str, FhirRows],
-    buffer_for: Callable[[str], FhirRows],
-    known: set[bytes],
-    new: set[bytes],
-) -> tuple[str, int]:
-    """`add_fhir_row` for a resource already gated and serialized (`ingest.records.FhirRow`:
-    type, id, the JSON as stored, patient reference, lastUpdated): its hash, then the same buffer."""
-    rtype, rid, text, pref, last_updated = row
-    return _buffer_row(
-        rtype, text, hashlib.sha256(text).digest(), rid, pref, last_updated, buffers, buffer_for, known, new
-    )
-
-
 def add_fhir_jsons(
     rows: list[tuple[str, str, bytes, str | None, str | None]],
     buffers: dict[str, FhirRows],
@@ -117,8 +102,9 @@ def add_fhir_jsons(
     added: dict[str, int],
     duplicates: dict[str, int],
 ) -> int:
-    """`add_fhir_json` for each of `rows`, counted per type in `added` and `duplicates`; returns
-    the bytes buffered (one call per Bundle instead of one per resource)."""
+    """`add_fhir_row` for resources already gated and serialized (`ingest.records.FhirRow`: type,
+    id, the JSON as stored, patient reference, lastUpdated): each one's hash, then the same buffer;
+    counted per type in `added` and `duplicates`. Returns the bytes buffered (one call per Bundle)."""
     total = 0
     for row in rows:
         rtype, rid, text, pref, last_updated = row

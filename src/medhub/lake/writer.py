@@ -37,7 +37,7 @@ from medhub.config import Settings
 from medhub.ingest.records import BiosignalItem, DicomItem, FhirItem, FhirRow, Item
 from medhub.lake import layout
 from medhub.lake.dicom_bytes import part10_chunks
-from medhub.lake.fhir_rows import FhirRows, add_fhir_json, add_fhir_jsons, add_fhir_row
+from medhub.lake.fhir_rows import FhirRows, add_fhir_jsons, add_fhir_row
 
 FLUSH_BYTES = 8 * 1024 * 1024  # buffered rows per flush: bounds memory (row groups of ~8 MB)
 _INTENT = ".intent.json"
@@ -381,12 +381,8 @@ class LakeWriter:
 
     def add(self, item: Item | FhirRow) -> tuple[str, bool]:
         if type(item) is tuple:  # a resource the gate's Bundle pass de-identified and serialized
-            known, new = self._dedupe_keys(layout.FHIR)
-            rtype, n = add_fhir_json(item, self.fhir_buffers, self._fhir_buffer, known, new)
-            if not n:
-                return rtype, False
-            self._buffered(n)
-            return rtype, True
+            added, _ = self.add_rows([item])  # type: ignore[list-item]
+            return str(item[0]), bool(added)
         if isinstance(item, FhirItem):
             return self._add_fhir(item)
         if isinstance(item, DicomItem):

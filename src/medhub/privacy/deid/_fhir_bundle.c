@@ -35,7 +35,6 @@ enum { J_NULL, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ };
 enum { K_PLAIN, K_DATE, K_TEXT, K_IDENT, K_NOTE, K_DROP, K_UID, K_SKIP, K_CONTAINED, K_META };
 
 #define F_ESC 1      /* a string with backslash escapes (or a key with them) */
-#define F_NONASCII 2 /* a string with bytes beyond ASCII */
 #define F_DUP 4      /* an object with a key twice (or too many keys to tell cheaply) */
 #define F_DEL 8      /* a member or item removed by the walk */
 #define F_INT 16     /* a number without fraction or exponent */
@@ -449,7 +448,6 @@ static size_t scan_string(const char *d, size_t i, size_t n, uint8_t *flags) {
             continue;
         }
         /* UTF-8, strictly: no overlong forms, no surrogates, nothing past U+10FFFF */
-        *flags |= F_NONASCII;
         if (c >= 0xC2 && c <= 0xDF) {
             if (i + 1 >= n || (u[i + 1] & 0xC0) != 0x80) return 0;
             i += 2;
@@ -645,11 +643,6 @@ static int32_t parse_value(Doc *D, size_t *pos, int depth) {
 
 #define NODE(i) (&D->nodes[(i)])
 
-static inline int key_is(Doc *D, int32_t m, const char *k, size_t kl) {
-    Node *x = NODE(m);
-    return x->klen == kl && (kl == 0 || (D->d[x->kstart] == k[0] && memcmp(D->d + x->kstart, k, kl) == 0));
-}
-
 /* The live member of object `o` whose key has id `kid` (-1: none). */
 static inline int32_t get_id(Doc *D, int32_t o, uint8_t kid) {
     for (int32_t m = NODE(o)->child; m >= 0; m = NODE(m)->next)
@@ -771,8 +764,6 @@ static int hook_string(Doc *D, PyObject *hook, int with_ctx, int32_t s, const ch
 }
 
 /* ---------------------------------------------------------------- memos */
-
-static uint64_t fnv(const char *p, size_t n);
 
 static void memo_clear(Memo *m) {
     if (m->slots) memset(m->slots, 0, m->cap * sizeof(MemoSlot));
@@ -1803,6 +1794,11 @@ static int write_node(Doc *D, Buf *b, int32_t i) {
 
 static int plain_string(Doc *D, int32_t s) { return s >= 0 && NODE(s)->type == J_STR && !(NODE(s)->flags & F_ESC); }
 
+/* A character of a FHIR id: [A-Za-z0-9\-.] */
+static inline int id_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || dig(c) || c == '-' || c == '.';
+}
+
 /* check_resource, for what this pass takes: a resourceType name and a FHIR id. */
 static int acceptable(Doc *D, int32_t res, int32_t *rtype, int32_t *rid) {
     *rtype = GET(res, resourceType);
@@ -1816,23 +1812,13 @@ static int acceptable(Doc *D, int32_t res, int32_t *rtype, int32_t *rid) {
     p = D->d + NODE(*rid)->start + 1;
     n = NODE(*rid)->len - 2;
     if (n < 1 || n > 64) return 0;
-    int alnum = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        int an = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || dig(c);
-        if (!an && c != '-' && c != '.') return 0;
-        alnum |= an;
-    }
-    (void)alnum; /* "-" and "." alone pass the reader's check too */
+    for (size_t i = 0; i < n; i++)
+        if (!id_char(p[i])) return 0; /* "-" and "." alone pass the reader's check too */
     return 1;
 }
 
 static const uint8_t PATIENT_KEYS[] = {KID_subject, KID_patient, KID_beneficiary, KID_individual, KID_for,
                                       KID_focus,   KID_target,  KID_member};
-
-static inline int id_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || dig(c) || c == '-' || c == '.';
-}
 
 /* PATIENT_REF.search(target).group(1): (?<![A-Za-z0-9])Patient/([A-Za-z0-9\-.]{1,64}) */
 static int patient_local(const char *p, size_t n, const char **lp, size_t *ln) {
@@ -2198,7 +2184,7 @@ static PyObject *deid_bundle(PyObject *self, PyObject *args) {
     D->texts.bounded = D->prefs.bounded = 1; /* caches; the fullUrl map keeps every entry */
     D->took_workspace = !workspace.busy;
     workspace_take(D);
-    PyObject *results = NULL, *out = NULL;
+    PyObject *results = NULL;
     const char *d = view.buf;
     size_t size = (size_t)view.len;
     if (size >= 3 && memcmp(d, "\xef\xbb\xbf", 3) == 0) {
@@ -2275,11 +2261,9 @@ static PyObject *deid_bundle(PyObject *self, PyObject *args) {
         Py_DECREF(item);
         if (rc < 0) goto error;
     }
-    out = PyTuple_Pack(2, D->py_urls, results);
-    Py_DECREF(results);
     doc_free(D);
     PyBuffer_Release(&view);
-    return out;
+    return results;
 decline:
     doc_free(D);
     PyBuffer_Release(&view);
@@ -2293,7 +2277,7 @@ error:
 
 static PyMethodDef methods[] = {
     {"deid_bundle", deid_bundle, METH_VARARGS,
-     "deid_bundle(data, hooks) -> (urls, outcomes) | None: a Bundle's entries de-identified natively "
+     "deid_bundle(data, hooks) -> outcomes | None: a Bundle's entries de-identified natively "
      "(a row tuple each) or by hooks.fallback (the outcomes it returns, in place); None where the whole document is "
      "left to the Python path."},
     {NULL, NULL, 0, NULL}};

@@ -155,11 +155,6 @@ def bundle_pass(
     def run(name: str, data: bytes) -> list[BundleOutcome] | None:
         if not native_available():
             return None
-        hooks = BundleHooks(name, secrets, policy, index, gate_item)
-        out = _fhir_bundle.deid_bundle(data, hooks)
-        if out is None:
-            return None
-        _urls, results = out
-        return results
+        return _fhir_bundle.deid_bundle(data, BundleHooks(name, secrets, policy, index, gate_item))
 
     return run
