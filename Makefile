@@ -59,7 +59,7 @@ sanitize: $(VENV)/.dev
 	gcc -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -shared -fPIC \
 		-DSOURCE_SHA256='"'"$$(sha256sum src/medhub/privacy/deid/_fhir_bundle.c | cut -d' ' -f1)"'"' \
 		-I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
-		src/medhub/privacy/deid/_fhir_bundle.c -o $(SANITIZED)
+		-DMEDHUB_OPENSSL=1 src/medhub/privacy/deid/_fhir_bundle.c -lcrypto -o $(SANITIZED)
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(BIN)/python tests/sanitize_bundle_pass.py $(SANITIZED)

@@ -58,6 +58,15 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
+            if ext.name == BUNDLE_PASS and OPENSSL in ext.define_macros:
+                # without OpenSSL's headers (or libcrypto) the pass leaves each row's hash to the lake
+                print(
+                    f"medhub: {ext.name} without OpenSSL ({exc}); the lake hashes its rows", file=sys.stderr
+                )
+                ext.define_macros.remove(OPENSSL)
+                ext.libraries.remove("crypto")
+                self.build_extension(ext)
+                return
             if ext.name == BUNDLE_PASS:  # on its own: the gate then takes every Bundle item by item
                 print(
                     f"medhub: {ext.name} not compiled ({exc}); Bundles go through the Python gate",
@@ -71,6 +80,7 @@ class OptionalBuildExt(build_ext):
 # The FHIR gate's native pass over whole Bundles (src/medhub/privacy/deid/_fhir_bundle.c): plain C
 # on the CPython API, optional like the rest (medhub.privacy.deid.fhir_bundle runs without it).
 BUNDLE_PASS = "medhub.privacy.deid._fhir_bundle"
+OPENSSL = ("MEDHUB_OPENSSL", "1")  # the pass hashes each row it writes with libcrypto's SHA-256
 
 
 def _extensions() -> list:
@@ -81,7 +91,8 @@ def _extensions() -> list:
     bundle_pass = Extension(
         BUNDLE_PASS,
         [str(source.relative_to(ROOT))],
-        define_macros=[("SOURCE_SHA256", f'"{digest}"')],
+        define_macros=[("SOURCE_SHA256", f'"{digest}"'), OPENSSL],
+        libraries=["crypto"],
         extra_compile_args=["-O2"],
     )
     return [*_mypyc_extensions(), bundle_pass]

@@ -6,12 +6,14 @@ rejections and the same failures, in the same order, under every policy.
 Each comparison runs two gates with the same keys (separate patient indexes and linkage stores):
 one through the reader and the gate item by item, the other through the gate's Bundle pass.
 Tests also check that the pass really took the entries it should (a row tuple, not a fallback),
-so that a pass that handed everything back to Python could not pass them.
+so that a pass that handed everything back to Python could not pass them, and that each row's
+digest (where the pass hashes its rows, built with OpenSSL) is the sha256 of its JSON.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import tarfile
 from pathlib import Path
@@ -28,7 +30,7 @@ from medhub.ingest.fhir import read_json
 from medhub.ingest.records import GateFailure, Rejected, gate_bundle_pass
 from medhub.lake.fhir_rows import fhir_row
 from medhub.privacy.deid.common import Policy
-from medhub.privacy.deid.fhir_bundle import native_available
+from medhub.privacy.deid.fhir_bundle import native_available, row_digests
 from medhub.privacy.gate import gate_with_policy
 
 POLICIES = (Policy(), Policy(fhir_notes="clean"), Policy(shift_dates=False))
@@ -44,8 +46,10 @@ def _native_built(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _outcome(o: Any) -> tuple:
-    if type(o) is tuple:
-        return ("row", o)
+    if type(o) is tuple:  # the pass's row: its digest is the JSON's sha256 (where it hashes rows)
+        rtype, rid, text, pref, last, digest = o
+        assert digest == (hashlib.sha256(text).digest() if row_digests() else None)
+        return ("row", (rtype, rid, text, pref, last))
     if isinstance(o, Rejected):
         return ("rejected", o.reason, o.line)
     if isinstance(o, GateFailure):
@@ -145,6 +149,13 @@ def test_handmade_resources_native_and_identical(settings: Settings) -> None:
             _obs(3, note=[{"text": "called 010-1234-5678", "time": "2020-03-04"}]),
             _obs(4, identifier=[{"system": "urn:dicom:uid", "value": "urn:oid:1.2.3.4"}, {"value": "A-1"}]),
             _obs(5, contained=[{"resourceType": "Practitioner", "id": "x", "name": [{"family": "Lee"}]}]),
+            _obs(  # a contained resource's type that is not a string names no type (no person to strip)
+                9,
+                contained=[
+                    {"resourceType": ["Person"], "name": [{"family": "Lee"}], "text": {"div": "x"}},
+                    {"resourceType": {"Patient": 1}, "birthDate": "1990-01-01", "reference": []},
+                ],
+            ),
             _obs(6, effectivePeriod={"start": "2020", "end": "2020-02"}, issued="2020-02-30T00:00:00Z"),
             _obs(7, valueAttachment={"contentType": "text/plain", "data": "aGk=", "url": "http://x"}),
             _obs(
@@ -172,7 +183,46 @@ def test_handmade_resources_native_and_identical(settings: Settings) -> None:
     ]
     for policy in POLICIES:
         entries, native = _compare(settings, docs, policy)
-        assert entries == 13 and native == 11  # all but the two Patients
+        assert entries == 14 and native == 12  # all but the two Patients
+
+
+def test_repeated_identifiers_pseudonymized_as_each_alone(settings: Settings) -> None:
+    """The pass remembers identifier values within a document by (accession or not, system, value):
+    the same value under another system, or as an accession number, is another pseudonym."""
+    acsn = {"coding": [{"code": "ACSN"}]}
+    ids = [
+        {"system": "urn:a", "value": "V-1"},
+        {"system": "urn:b", "value": "V-1"},
+        {"value": "V-1"},
+        {"system": "urn:a", "value": "V-1", "type": acsn},
+        {"system": "urn:dicom:uid", "value": "urn:oid:1.2.3"},
+        {"system": "urn:dicom:uid", "value": "1.2.3"},
+    ]
+    docs = [_bundle(PATIENT, *(_obs(i, identifier=ids[i % 3 :] + ids[: i % 3]) for i in range(6)))]
+    for policy in POLICIES:
+        entries, native = _compare(settings, docs, policy)
+        assert (entries, native) == (7, 6)
+    rows = gate_bundle_pass(_gates(settings, Policy())[1])("b.json", docs[0])
+    assert rows is not None
+    values = [[i.get("value") for i in json.loads(r[2])["identifier"]] for r in rows if type(r) is tuple]
+    first = values[0]
+    assert len(set(first[:4])) == 4  # another system, no system, an accession number: four pseudonyms
+    assert all(sorted(v) == sorted(first) for v in values)  # the same set in every resource
+
+
+def test_the_pass_hashes_the_rows_it_writes(settings: Settings) -> None:
+    """Built with OpenSSL (as on every machine with its headers, CI's included), the pass gives each
+    row the sha256 digest of its JSON, which the lake stores as the row's content hash."""
+    if not row_digests():
+        if IN_CI:
+            pytest.fail("the Bundle pass was built without OpenSSL (libssl-dev): required under CI=true")
+        pytest.skip("the Bundle pass was built without OpenSSL's headers here: the lake hashes the rows")
+    rows = gate_bundle_pass(_gates(settings, Policy())[1])("b.json", _bundle(PATIENT, _obs(1), _obs(2)))
+    assert rows is not None
+    native = [r for r in rows if type(r) is tuple]
+    assert len(native) == 2
+    for row in native:
+        assert row[5] == hashlib.sha256(row[2]).digest()
 
 
 @pytest.mark.parametrize(

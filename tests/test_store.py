@@ -29,16 +29,29 @@ def test_runs_files_and_quarantine_round_trip(database_url: str) -> None:
         "b1",
         ["fhir/source=hosp-a/resource_type=Patient/b1.parquet"],
         3,
-        [ops.FileRecord("/in/a.ndjson", 10, "aa" * 32, "ndjson", "partial", 3)],
+        [ops.FileRecord("/in/a.ndjson", 10, "aa" * 32, "blake3", "ndjson", "partial", 3)],
         [ops.QuarantineRecord("hosp-a", "/in/a.ndjson", 4, "invalid JSON", "rejected", "/q/a")],
     )
     ops.record_commit(
-        engine, run, "hosp-a", None, [], 0, [ops.FileRecord("/in/b", 0, "bb" * 32, None, "quarantined")]
+        engine,
+        run,
+        "hosp-a",
+        None,
+        [],
+        0,
+        [
+            ops.FileRecord("/in/b", 0, "bb" * 32, "blake3", None, "quarantined"),
+            ops.FileRecord("/in/c", 5, "cc" * 32, "sha256", "ndjson", "accepted", 1),  # before 0002
+            ops.FileRecord("/in/d", 5, "dd" * 32, "blake3", "ndjson", "duplicate"),
+        ],
     )
     ops.finish_run(engine, run, "finished", 2, 3, 0, 1, {"Patient": {"accepted": 3}})
     assert ops.committed_batches(engine) == {"b1"}
-    assert ops.done_hashes(engine, "hosp-a") == {"aa" * 32, "bb" * 32}
-    assert ops.done_hashes(engine, "other") == set()
+    assert ops.done_hashes(engine, "hosp-a", "blake3") == {"aa" * 32, "bb" * 32}
+    assert ops.done_hashes(engine, "hosp-a", "sha256") == {"cc" * 32}  # only the algorithm asked for
+    assert ops.done_hashes(engine, "other", "blake3") == set()
+    files = {f["path"]: (f["content_hash"], f["hash_algorithm"]) for f in ops.list_files(engine)}
+    assert files["/in/a.ndjson"] == ("aa" * 32, "blake3") and files["/in/c"] == ("cc" * 32, "sha256")
     q = ops.list_quarantine(engine)
     assert [(r["file"], r["line"], r["reason"]) for r in q] == [("/in/a.ndjson", 4, "invalid JSON")]
     runs = ops.list_runs(engine)

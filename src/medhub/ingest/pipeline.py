@@ -4,7 +4,7 @@
 
 Commit protocol (per group of whole files): the sink stages its output under the staging folder;
 `sink.commit()` renames it into the lake and returns the batch id and lake files; then one store
-transaction records the batch, each file seen (with its content hash) and the quarantine
+transaction records the batch, each file seen (with its BLAKE3 content hash) and the quarantine
 entries. A run killed anywhere leaves either a recorded batch or lake files with no record,
 which `sink.recover(committed_batches)` deletes at the start of the next run; files whose
 hashes are recorded are skipped, the others are read again. Nothing is counted twice.
@@ -13,7 +13,6 @@ hashes are recorded are skipped, the others are read again. Nothing is counted t
 from __future__ import annotations
 
 import gc
-import hashlib
 import threading
 import time
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from blake3 import blake3
 from sqlalchemy.engine import Engine
 
 from medhub.ingest import detect
@@ -48,6 +48,8 @@ from medhub.store import ops
 
 MAX_REJECTS_PER_FILE = 100  # a file this broken is not read to the end
 READ_ONCE_BYTES = 64 * 1024 * 1024  # DICOM files up to this size are read once (hashed, then parsed)
+HASH_ALGORITHM = "blake3"  # of the files' content hashes in the store (sha256 before store migration 0002)
+HASH_CHUNK_BYTES = 1 << 20  # files not read whole are hashed in chunks of this size
 GC_THRESHOLD = 1_000_000  # allocations between young-generation collections during a batch
 
 READERS = {
@@ -138,11 +140,19 @@ class RunSummary:
 Progress = Callable[[str, object], None]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+def content_hash(data: bytes) -> str:
+    """The content hash of bytes read whole: BLAKE3, 64 hex characters (`HASH_ALGORITHM`)."""
+    return blake3(data).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    """The content hash of a file, read in chunks (bounded memory): `content_hash` of its bytes."""
+    h = blake3()
+    buf = bytearray(HASH_CHUNK_BYTES)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
@@ -199,7 +209,7 @@ def run_batch(
     sink.recover(ops.committed_batches(store))
     run_id = ops.start_run(store, source)
     summary = RunSummary(run_id=run_id, source=source)
-    done = ops.done_hashes(store, source)
+    done = ops.done_hashes(store, source, HASH_ALGORITHM)
     pending_files: list[ops.FileRecord] = []
     pending_q: list[ops.QuarantineRecord] = []
     last_commit = time.monotonic()
@@ -274,10 +284,10 @@ def _ingest_unit(
             unit.format == detect.DICOM and sizes[0] <= READ_ONCE_BYTES
         ):
             data = unit.path.read_bytes()  # read once: hashed here, parsed by the reader
-            hashes = [hashlib.sha256(data).hexdigest()]
+            hashes = [content_hash(data)]
         else:
-            hashes = [file_sha256(unit.path)]
-        hashes += [file_sha256(p) for p in unit.members]
+            hashes = [file_hash(unit.path)]
+        hashes += [file_hash(p) for p in unit.members]
     except OSError as exc:
         problem = Rejected(str(unit.path), f"cannot be read: {exc.strerror or exc}")
         summary.problems.append(problem)
@@ -287,7 +297,7 @@ def _ingest_unit(
 
     def records(status: str, items: int = 0) -> list[ops.FileRecord]:
         return [
-            ops.FileRecord(str(p), s, h, unit.format, status, items if p == unit.path else 0)
+            ops.FileRecord(str(p), s, h, HASH_ALGORITHM, unit.format, status, items if p == unit.path else 0)
             for p, s, h in zip(all_paths, sizes, hashes, strict=True)
         ]
 

@@ -12,9 +12,12 @@ from pathlib import Path
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def keep_copy(quarantine_dir: Path, source: str, path: Path, sha256_hex: str) -> str | None:
-    """Copy `path` into the quarantine folder (once per content) and return where it lies."""
-    dest = quarantine_dir / _SAFE.sub("_", source) / f"{sha256_hex[:16]}-{_SAFE.sub('_', path.name)[:100]}"
+def keep_copy(quarantine_dir: Path, source: str, path: Path, content_hash: str) -> str | None:
+    """Copy `path` into the quarantine folder (once per content) and return where it lies.
+
+    `content_hash` is the file's hex content hash (the pipeline's); its first 16 characters
+    prefix the copy's name."""
+    dest = quarantine_dir / _SAFE.sub("_", source) / f"{content_hash[:16]}-{_SAFE.sub('_', path.name)[:100]}"
     if dest.exists():
         return str(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

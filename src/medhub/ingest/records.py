@@ -95,9 +95,10 @@ RESOLVES_REFS = "resolves_bundle_references"
 BUNDLE_PASS = "bundle_pass"
 
 # A FHIR resource the gate de-identified and serialized in one pass over its Bundle, as the lake
-# stores it: (resourceType, id, the JSON, patient reference, meta.lastUpdated) - see
-# `privacy.deid.fhir_bundle`. The pipeline hands it to the sink as it is.
-FhirRow = tuple[str, str, bytes, str | None, str | None]
+# stores it: (resourceType, id, the JSON, patient reference, meta.lastUpdated, the JSON's SHA-256
+# digest or None where the pass leaves it to the lake) - see `privacy.deid.fhir_bundle`. The
+# pipeline hands it to the sink as it is.
+FhirRow = tuple[str, str, bytes, str | None, str | None, bytes | None]
 
 
 @dataclass(slots=True)

@@ -12,7 +12,6 @@ resources of a Bundle the gate's pass already serialized, a document at a time).
 from __future__ import annotations
 
 import hashlib
-from array import array
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -53,30 +52,40 @@ ROW_OVERHEAD: Final = 200  # bytes a row costs the buffer beyond its JSON (key c
 
 
 class FhirRows:
-    """The buffered rows of one resource type: the key columns as lists, the resources' JSON as one
-    byte buffer plus offsets, the content hashes as 32-byte digests (no Python object per value);
-    `pending_bytes` is what they count against the writer's memory budget."""
+    """The buffered rows of one resource type: the key columns as lists, the resources' JSON and
+    their content hashes (32-byte digests) as the bytes objects they came in, joined once when the
+    rows are written (`joined_text`, `joined_digests`: appending each to one growing buffer cost a
+    copy of the buffer at each growth); `text_bytes` is their JSON's length in all, and
+    `pending_bytes` what the rows count against the writer's memory budget."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.patient_refs: list[str | None] = []
         self.last_updated: list[str | None] = []
-        self.text = bytearray()
-        self.offsets = array("q", [0])
-        self.digests = bytearray()
+        self.texts: list[bytes] = []
+        self.digests: list[bytes] = []
+        self.text_bytes = 0
         self.pending = 0
         self.pending_bytes = 0
 
     def clear(self) -> None:
-        """Forget the rows (written): fresh buffers, since the ones handed to Arrow may be held."""
+        """Forget the rows (written): fresh lists, since what was handed to Arrow may be held."""
         self.ids = []
         self.patient_refs = []
         self.last_updated = []
-        self.text = bytearray()
-        self.offsets = array("q", [0])
-        self.digests = bytearray()
+        self.texts = []
+        self.digests = []
+        self.text_bytes = 0
         self.pending = 0
         self.pending_bytes = 0
+
+    def joined_text(self) -> bytes:
+        """The rows' JSON, one after another (the string column's data)."""
+        return b"".join(self.texts)
+
+    def joined_digests(self) -> bytes:
+        """The rows' 32-byte sha256 digests, one after another."""
+        return b"".join(self.digests)
 
 
 def add_fhir_row(
@@ -94,7 +103,7 @@ def add_fhir_row(
 
 
 def add_fhir_jsons(
-    rows: list[tuple[str, str, bytes, str | None, str | None]],
+    rows: list[tuple[str, str, bytes, str | None, str | None, bytes | None]],
     buffers: dict[str, FhirRows],
     buffer_for: Callable[[str], FhirRows],
     known: set[bytes],
@@ -103,12 +112,13 @@ def add_fhir_jsons(
     duplicates: dict[str, int],
 ) -> int:
     """`add_fhir_row` for resources already gated and serialized (`ingest.records.FhirRow`: type,
-    id, the JSON as stored, patient reference, lastUpdated): each one's hash, then the same buffer;
+    id, the JSON as stored, patient reference, lastUpdated, and the JSON's sha256 digest where the
+    gate's pass computed it as it wrote the JSON, else None: hashed here), into the same buffer;
     counted per type in `added` and `duplicates`. Returns the bytes buffered (one call per Bundle)."""
     total = 0
     for row in rows:
-        rtype, rid, text, pref, last_updated = row
-        digest = hashlib.sha256(text).digest()
+        rtype, rid, text, pref, last_updated, known_digest = row
+        digest = known_digest if known_digest is not None else hashlib.sha256(text).digest()
         _, n = _buffer_row(rtype, text, digest, rid, pref, last_updated, buffers, buffer_for, known, new)
         if n:
             added[rtype] = added.get(rtype, 0) + 1
@@ -140,11 +150,11 @@ def _buffer_row(
     rows.ids.append(rid)
     rows.patient_refs.append(pref)
     rows.last_updated.append(last_updated)
-    rows.digests += digest
-    buf = rows.text
-    buf += text
-    rows.offsets.append(len(buf))
-    n = len(text) + ROW_OVERHEAD
+    rows.digests.append(digest)
+    rows.texts.append(text)
+    size = len(text)
+    rows.text_bytes += size
+    n = size + ROW_OVERHEAD
     rows.pending += 1
     rows.pending_bytes += n
     return rtype, n

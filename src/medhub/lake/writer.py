@@ -167,16 +167,21 @@ class _FhirPartition(_StagedFile):
 
     def _table(self) -> pa.Table:
         rows, n = self.buffer, self.buffer.pending
-        offsets = np.frombuffer(rows.offsets, dtype=np.int64)
-        if len(rows.text) < 2**31:  # the string column's own 32-bit offsets: no cast, no copy of the text
+        text = rows.joined_text()
+        # The string column's offsets: the running total of the rows' lengths; 32-bit where the
+        # text allows (the column's own type: no cast, no copy of the text).
+        wide = len(text) >= 2**31
+        offsets = np.zeros(n + 1, dtype=np.int64 if wide else np.int32)
+        np.cumsum(np.fromiter(map(len, rows.texts), dtype=np.int64, count=n), out=offsets[1:])
+        if not wide:
             resource = pa.Array.from_buffers(
-                pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(rows.text)]
+                pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
             )
         else:
             resource = pa.Array.from_buffers(
-                pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(rows.text)]
+                pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
             ).cast(pa.string())
-        hexes = rows.digests.hex().encode()  # sha256 digests as the column's hex strings
+        hexes = rows.joined_digests().hex().encode()  # sha256 digests as the column's hex strings
         hash_offsets = pa.array(range(0, 64 * n + 1, 64), pa.int32())
         content_hash = pa.Array.from_buffers(
             pa.string(), n, [None, hash_offsets.buffers()[1], pa.py_buffer(hexes)]

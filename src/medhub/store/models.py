@@ -2,7 +2,8 @@
 
 sources         one row per sending hospital (source id)
 ingest_runs     one row per `medhub ingest` run: times, status, counts
-files_seen      one row per input file processed: path, size, sha256 content hash, status, commit batch
+files_seen      one row per input file processed: path, size, content hash and its algorithm, status,
+                commit batch
 lake_commits    one row per lake batch made visible (the commit record that makes its files count)
 quarantine      one row per bad item: file, line, reason, time, where the copy of the file is kept
 
@@ -61,14 +62,15 @@ class LakeCommit(Base):
 
 class FileSeen(Base):
     __tablename__ = "files_seen"
-    __table_args__ = (Index("ix_files_seen_source_sha", "source_id", "sha256"),)
+    __table_args__ = (Index("ix_files_seen_source_hash", "source_id", "content_hash"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
     run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id"), index=True)
     path: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))  # hex digest of the file's bytes
+    hash_algorithm: Mapped[str] = mapped_column(String(16))  # blake3 (sha256 before migration 0002)
     format: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))  # accepted|partial|quarantined|duplicate
     items: Mapped[int] = mapped_column(Integer, default=0)

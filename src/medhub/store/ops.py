@@ -21,11 +21,14 @@ DONE_STATUSES = ("accepted", "partial", "quarantined")
 
 @dataclass(frozen=True)
 class FileRecord:
-    """One input file's outcome, recorded with the commit that made its rows visible."""
+    """One input file's outcome, recorded with the commit that made its rows visible.
+
+    `content_hash` is the hex digest of the file's bytes under `hash_algorithm` (e.g. 'blake3')."""
 
     path: str
     size: int
-    sha256: str
+    content_hash: str
+    hash_algorithm: str
     format: str | None
     status: str
     items: int = 0
@@ -91,12 +94,19 @@ def finish_run(
         )
 
 
-def done_hashes(engine: Engine, source_id: str) -> set[str]:
-    """Content hashes of the files already fully processed for this source."""
+def done_hashes(engine: Engine, source_id: str, hash_algorithm: str) -> set[str]:
+    """Content hashes, under `hash_algorithm`, of the files already fully processed for this source.
+
+    Files recorded under another algorithm (SHA-256 before migration 0002) are not among them:
+    they are read again once, and the lake deduplicates their rows."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(FileSeen.sha256)
-            .where(FileSeen.source_id == source_id, FileSeen.status.in_(DONE_STATUSES))
+            sa.select(FileSeen.content_hash)
+            .where(
+                FileSeen.source_id == source_id,
+                FileSeen.hash_algorithm == hash_algorithm,
+                FileSeen.status.in_(DONE_STATUSES),
+            )
             .distinct()
         )
         return {r[0] for r in rows}
@@ -127,7 +137,8 @@ def record_commit(
             run_id=run_id,
             path=f.path,
             size=f.size,
-            sha256=f.sha256,
+            content_hash=f.content_hash,
+            hash_algorithm=f.hash_algorithm,
             format=f.format,
             status=f.status,
             items=f.items,

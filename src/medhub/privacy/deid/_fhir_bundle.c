@@ -30,6 +30,9 @@
 #endif
 #include <stdint.h>
 #include <string.h>
+#ifdef MEDHUB_OPENSSL
+#include <openssl/evp.h> /* the row's content hash (the lake's content_hash): SHA-256 as hashlib computes it */
+#endif
 
 enum { J_NULL, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ };
 enum { K_PLAIN, K_DATE, K_TEXT, K_IDENT, K_NOTE, K_DROP, K_UID, K_SKIP, K_CONTAINED, K_META };
@@ -250,7 +253,7 @@ typedef struct {
     Repl *repls;
     int32_t nrepl, repl_cap;
     Buf out;
-    Memo texts, prefs;
+    Memo texts, prefs, idents; /* idents: hooks.ident_value by (accession, system, value) */
     PyObject *texts_ctx; /* the context the text memo holds results for */
     PyObject *last_type, *last_pref; /* the previous row's strings (same_str) */
     PyObject *h_ident;
@@ -1418,18 +1421,33 @@ static int identifiers(Doc *D, int32_t parent, int32_t v) {
             size_t sn = 0, vn;
             if (sys >= 0) cur(D, sys, &sp, &sn);
             cur(D, val, &vp, &vn);
-            PyObject *a = py_str(sp, sn), *b = a ? py_str(vp, vn) : NULL;
-            PyObject *r = b ? PyObject_CallFunctionObjArgs(D->h_ident, a, b, is_accession(D, x) ? Py_True : Py_False, NULL)
-                            : NULL;
-            Py_XDECREF(a);
-            Py_XDECREF(b);
-            if (!r) return -1;
-            Py_ssize_t rn;
-            const char *rp = PyUnicode_Check(r) ? PyUnicode_AsUTF8AndSize(r, &rn) : NULL;
-            int rc = rp ? set_value(D, val, rp, (size_t)rn, 0) : -1;
-            if (!rp && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "hooks.ident_value returned a non-string");
-            Py_DECREF(r);
-            TRY(rc);
+            int acc = is_accession(D, x);
+            /* the memo's key: the accession flag, the system, a NUL (in no JSON string here: those
+               with escapes take the Python path), the value */
+            D->scratch.n = 0;
+            TRY(buf_ch(&D->scratch, acc ? 'A' : 'I'));
+            TRY(buf_put(&D->scratch, sp, sn));
+            TRY(buf_ch(&D->scratch, 0));
+            TRY(buf_put(&D->scratch, vp, vn));
+            const char *kp = D->scratch.p, *mp;
+            size_t kn = D->scratch.n, mn;
+            if (memo_find(&D->idents, kp, kn, &mp, &mn)) {
+                TRY(set_value(D, val, mp, mn, 0));
+            } else {
+                PyObject *a = py_str(sp, sn), *b = a ? py_str(vp, vn) : NULL;
+                PyObject *r = b ? PyObject_CallFunctionObjArgs(D->h_ident, a, b, acc ? Py_True : Py_False, NULL) : NULL;
+                Py_XDECREF(a);
+                Py_XDECREF(b);
+                if (!r) return -1;
+                Py_ssize_t rn;
+                const char *rp = PyUnicode_Check(r) ? PyUnicode_AsUTF8AndSize(r, &rn) : NULL;
+                int rc = rp ? set_value(D, val, rp, (size_t)rn, 0) : -1;
+                if (!rp && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "hooks.ident_value returned a non-string");
+                /* the hook ran no pass of its own on this document: the scratch key is still there */
+                if (rc == 0) rc = memo_put(&D->idents, D->scratch.p, D->scratch.n, fnv(D->scratch.p, D->scratch.n), rp, (size_t)rn);
+                Py_DECREF(r);
+                TRY(rc);
+            }
         }
         int32_t t = GET(x, type);
         if (t >= 0 && ctype(D, t) == J_OBJ) {
@@ -1958,7 +1976,36 @@ static PyObject *same_str(Doc *D, PyObject **last, int32_t s) {
     return v;
 }
 
-/* The row of a handled resource: (resourceType, id, JSON, patient reference, lastUpdated);
+/* The SHA-256 digest of a row's JSON (32 bytes), the lake's content hash of the row, computed
+   here where the JSON was just written (no hashlib object per row); None where the pass was built
+   without OpenSSL's headers: the lake then hashes the JSON itself. */
+#ifdef MEDHUB_OPENSSL
+static EVP_MD *sha256_md;   /* fetched once (an implicit fetch per digest costs more than a short row's hash) */
+static EVP_MD_CTX *sha256_ctx; /* reused: rows are hashed one at a time, under the GIL */
+
+static PyObject *row_digest(const char *p, size_t n) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdn = 0;
+    if (!sha256_md && !(sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL))) goto fail;
+    if (!sha256_ctx && !(sha256_ctx = EVP_MD_CTX_new())) goto fail;
+    if (EVP_DigestInit_ex(sha256_ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(sha256_ctx, p, n) != 1 ||
+        EVP_DigestFinal_ex(sha256_ctx, md, &mdn) != 1 || mdn != 32)
+        goto fail;
+    return PyBytes_FromStringAndSize((const char *)md, 32);
+fail:
+    PyErr_SetString(PyExc_RuntimeError, "OpenSSL's SHA-256 failed in the FHIR Bundle pass");
+    return NULL;
+}
+#else
+static PyObject *row_digest(const char *p, size_t n) {
+    (void)p;
+    (void)n;
+    Py_RETURN_NONE;
+}
+#endif
+
+/* The row of a handled resource: (resourceType, id, JSON, patient reference, lastUpdated, the
+   JSON's SHA-256 digest or None: see row_digest);
    NULL with D->declined where the Python path must take it, NULL with an exception on failure. */
 static PyObject *native_resource(Doc *D, int32_t res, int32_t rtype, int32_t rid) {
     static const char *const people[] = {"RelatedPerson", "Practitioner", "Person", NULL};
@@ -2021,11 +2068,13 @@ static PyObject *native_resource(Doc *D, int32_t res, int32_t rtype, int32_t rid
     }
     PyObject *t = same_str(D, &D->last_type, rtype), *i = t ? current_str(D, rid) : NULL;
     PyObject *json = i ? PyBytes_FromStringAndSize(D->out.p, (Py_ssize_t)D->out.n) : NULL;
+    PyObject *digest = json ? row_digest(D->out.p, D->out.n) : NULL;
     PyObject *row = NULL;
-    if (json) row = PyTuple_Pack(5, t, i, json, pref ? pref : Py_None, last ? last : Py_None);
+    if (digest) row = PyTuple_Pack(6, t, i, json, pref ? pref : Py_None, last ? last : Py_None, digest);
     Py_XDECREF(t);
     Py_XDECREF(i);
     Py_XDECREF(json);
+    Py_XDECREF(digest);
     Py_XDECREF(pref);
     Py_XDECREF(last);
     return row;
@@ -2100,6 +2149,8 @@ static void doc_free(Doc *D) {
     PyMem_Free(D->texts.arena.p);
     PyMem_Free(D->prefs.slots);
     PyMem_Free(D->prefs.arena.p);
+    PyMem_Free(D->idents.slots);
+    PyMem_Free(D->idents.arena.p);
     Py_XDECREF(D->texts_ctx);
     Py_XDECREF(D->last_type);
     Py_XDECREF(D->last_pref);
@@ -2181,7 +2232,7 @@ static PyObject *deid_bundle(PyObject *self, PyObject *args) {
     memset(&doc, 0, sizeof(doc));
     Doc *D = &doc;
     D->last_local_len = -1;
-    D->texts.bounded = D->prefs.bounded = 1; /* caches; the fullUrl map keeps every entry */
+    D->texts.bounded = D->prefs.bounded = D->idents.bounded = 1; /* caches; the fullUrl map keeps every entry */
     D->took_workspace = !workspace.busy;
     workspace_take(D);
     PyObject *results = NULL;
@@ -2292,7 +2343,13 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fhir_bundle",
 PyMODINIT_FUNC PyInit__fhir_bundle(void) {
     init_key_ids();
     PyObject *m = PyModule_Create(&module);
-    if (m && PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+#ifdef MEDHUB_OPENSSL
+    const int row_digests = 1;
+#else
+    const int row_digests = 0;
+#endif
+    if (m && (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0 ||
+              PyModule_AddIntConstant(m, "ROW_DIGESTS", row_digests) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

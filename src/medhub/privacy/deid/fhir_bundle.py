@@ -4,8 +4,10 @@
 the document, de-identifies each entry's resource by the rules of `deid.fhir_elements.walk` and
 writes its JSON exactly as `orjson.dumps` writes the walked dict, with no Python object per JSON
 value. It returns, in entry order:
-- a row tuple `(resourceType, id, JSON, patient reference, lastUpdated)` for each resource it
-  de-identified itself (`ingest.records.FhirRow`: what the lake stores of a gated resource);
+- a row tuple `(resourceType, id, JSON, patient reference, lastUpdated, sha256 digest of the
+  JSON)` for each resource it de-identified itself (`ingest.records.FhirRow`: what the lake
+  stores of a gated resource; the digest is None where the pass was built without OpenSSL's
+  headers, `row_digests()` says which, and the lake hashes the JSON itself);
 - for each entry it hands back (a Patient, an entry the reader rejects, a resource with escaped
   strings or duplicate keys, one a hook failed on), the outcome of the Python path for that entry:
   the reader's `Rejected`, the gated `FhirItem`, or a `GateFailure` holding the item and the error.
@@ -72,6 +74,11 @@ def _built_from_this_source() -> bool:
 _CURRENT = _built_from_this_source()
 
 IDENTIFIERS, NOTES = 0, 1  # hooks.subtree codes (see the C source)
+
+
+def row_digests() -> bool:
+    """Whether the built pass hashes the rows it writes (built with OpenSSL's libcrypto)."""
+    return bool(getattr(_fhir_bundle, "ROW_DIGESTS", 0))
 
 
 def native_available() -> bool:

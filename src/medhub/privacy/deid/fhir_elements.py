@@ -525,9 +525,10 @@ _PERSON_FIELDS: Final = ("name", "telecom", "photo", "contact")
 
 
 def strip_people(res: dict[str, Any]) -> None:
-    """A contained resource that describes a person loses that person's identity too."""
+    """A contained resource that describes a person loses that person's identity too (one whose
+    resourceType is not a string names no type: the reader checks only the top-level resource)."""
     rtype = res.get("resourceType")
-    if rtype in _PEOPLE or rtype == "Patient":
+    if type(rtype) is str and (rtype in _PEOPLE or rtype == "Patient"):
         for k in (*_PERSON_FIELDS, "address", "extension"):
             res.pop(k, None)
         if rtype == "Patient":
