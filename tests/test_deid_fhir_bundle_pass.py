@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import random
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,31 @@ def test_repeated_identifiers_pseudonymized_as_each_alone(settings: Settings) ->
     first = values[0]
     assert len(set(first[:4])) == 4  # another system, no system, an accession number: four pseudonyms
     assert all(sorted(v) == sorted(first) for v in values)  # the same set in every resource
+
+
+def test_strings_escaped_as_orjson_escapes_them(settings: Settings) -> None:
+    """Strings the pass writes from its own decoded copy (a resource with escapes in it): quotes,
+    backslashes and control bytes escaped at any place in short and long strings (the scan takes
+    sixteen bytes at a time), bytes beyond ASCII and DEL written as they are."""
+    rng = random.Random(7)
+    alphabet = ['"', "\\", "\n", "\t", "\x00", "\x1f", "\x7f", "é", "한", "a", "0", "-", " ", "/"]
+    values = [
+        "a" * k + c + "b" * m
+        for c in ('"', "\\", "\x01", "\n")
+        for k in (0, 15, 16, 17, 31)
+        for m in (0, 1, 16)
+    ]
+    values += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60))) for _ in range(200)]
+    docs = [
+        _bundle(
+            PATIENT,
+            *(_obs(i, status="final\n", valueString=v, code={"text": v}) for i, v in enumerate(chunk)),
+        )
+        for chunk in (values[i : i + 40] for i in range(0, len(values), 40))
+    ]
+    for policy in POLICIES:
+        entries, native = _compare(settings, docs, policy)
+        assert native == len(values)  # all but the Patients, each through the pass's decoded strings
 
 
 def test_the_pass_hashes_the_rows_it_writes(settings: Settings) -> None:

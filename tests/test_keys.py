@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hmac
 import stat
 from pathlib import Path
 
 import pytest
 
 from medhub.config import ConfigError, Settings
-from medhub.privacy.keys import KEY_BYTES, KeyStore, KeyStoreError, key_store, pseudonym
+from medhub.privacy.keys import (
+    KEY_BYTES,
+    KeyedHmac,
+    KeyStore,
+    KeyStoreError,
+    key_store,
+    keyed_digest,
+    pseudonym,
+)
 
 
 def test_key_created_once_with_private_permissions(settings: Settings) -> None:
@@ -62,3 +71,20 @@ def test_pseudonym_keyed_and_kind_separated() -> None:
     assert pseudonym(a, "123") != pseudonym(b, "123")
     assert pseudonym(a, "123", "patient") != pseudonym(a, "123", "accession")
     assert len(pseudonym(a, "x")) == 32
+
+
+@pytest.mark.parametrize("key_len", [16, 32, 64, 65, 200])
+def test_keyed_hmac_gives_the_digests_of_hmac(key_len: int) -> None:
+    """KeyedHmac (the key's states computed once) is HMAC-SHA256 as `hmac.digest` computes it,
+    for keys shorter and longer than a SHA-256 block, with and without a prefix."""
+    key = bytes(range(key_len % 256)) * (key_len // 256 + 1)
+    key = key[:key_len] or b"\x01" * key_len
+    keyed = KeyedHmac(key)
+    for value in ["", "x", "홍길동" * 40, "a\x1fb" * 50]:
+        assert keyed.digest("uid", value) == keyed_digest(key, "uid", value)
+        assert keyed.pseudonym(value, "accession", 16) == pseudonym(key, value, "accession", 16)
+        assert keyed.raw(value.encode()) == hmac.digest(key, value.encode(), "sha256")
+        assert KeyedHmac(key, b"dom\x1f").raw(value.encode()) == hmac.digest(
+            key, b"dom\x1f" + value.encode(), "sha256"
+        )
+    assert KeyedHmac(key).digest("a", "b") != KeyedHmac(key + b"!").digest("a", "b")

@@ -10,6 +10,7 @@ Purposes used by the gate: "pseudonym" (identifiers), "date-shift" (per-patient 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import re
@@ -105,3 +106,47 @@ def pseudonym(key: bytes, value: str, kind: str = "id", length: int = 32) -> str
     `kind` separates name spaces (a patient id and an accession number with the same text map apart).
     """
     return keyed_digest(key, kind, value).hex()[:length]
+
+
+_SHA256_BLOCK = 64
+
+
+class KeyedHmac:
+    """HMAC-SHA256 under one key for many messages: RFC 2104 with the key's padded inner and outer
+    SHA-256 states computed once and copied per message, so that a short message costs two small
+    hashes and no key set-up (about half the time of `hmac.digest` per call, the same digest).
+    `digest(*parts)` is `keyed_digest(key, *parts)`; `raw(message)` the HMAC of bytes as they are;
+    `inner()` and `outer()` give fresh copies of the two keyed states (for a loop of its own)."""
+
+    __slots__ = ("inner", "outer")
+
+    def __init__(self, key: bytes, prefix: bytes = b"") -> None:
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        inner.update(prefix)  # a prefix every message starts with (a domain), hashed once
+        self.inner = inner.copy
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key)).copy
+
+    def raw(self, message: bytes) -> bytes:
+        h = self.inner()
+        h.update(message)
+        o = self.outer()
+        o.update(h.digest())
+        return o.digest()
+
+    def digest(self, *parts: str) -> bytes:
+        h = self.inner()  # `raw`, inlined: this runs once per identifier
+        h.update("\x1f".join(parts).encode("utf-8"))
+        o = self.outer()
+        o.update(h.digest())
+        return o.digest()
+
+    def pseudonym(self, value: str, kind: str = "id", length: int = 32) -> str:
+        """`pseudonym(key, value, kind, length)` under this key."""
+        h = self.inner()
+        h.update(f"{kind}\x1f{value}".encode())
+        o = self.outer()
+        o.update(h.digest())
+        return o.digest().hex()[:length]

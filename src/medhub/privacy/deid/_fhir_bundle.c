@@ -182,12 +182,28 @@ static void init_key_ids(void) {
     }
 }
 
+/* a[0..n) == b[0..n) for 2 <= n <= 16, by two loads from each that overlap where n is short of
+   twice their width (no call to memcmp for a key, and nothing read outside either) */
+static inline int same_short(const char *a, const char *b, size_t n) {
+    if (n >= 8) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8), memcpy(&a1, a + n - 8, 8), memcpy(&b0, b, 8), memcpy(&b1, b + n - 8, 8);
+        return a0 == b0 && a1 == b1;
+    }
+    if (n >= 4) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4), memcpy(&a1, a + n - 4, 4), memcpy(&b0, b, 4), memcpy(&b1, b + n - 4, 4);
+        return a0 == b0 && a1 == b1;
+    }
+    return a[0] == b[0] && a[n - 1] == b[n - 1] && (n < 3 || a[1] == b[1]);
+}
+
 static inline uint8_t key_id(const char *k, size_t n) {
     if (n < 2 || n > 16) return KID_other;
     size_t j = key_hash(k, n);
     while (key_slots[j]) {
         uint8_t id = key_slots[j];
-        if (key_lens[id] == n && memcmp(KEY_NAMES[id], k, n) == 0) return id;
+        if (key_lens[id] == n && same_short(KEY_NAMES[id], k, n)) return id;
         j = (j + 1) & (KEY_SLOTS - 1);
     }
     return KID_other;
@@ -1636,14 +1652,34 @@ static int walk_list(Doc *D, int32_t items, int kind) {
 
 /* ---------------------------------------------------------------- writing (as orjson.dumps) */
 
+/* The first byte of p[i..n) that JSON must escape (a quote, a backslash, a control byte), or n. */
+static inline size_t plain_until(const char *p, size_t i, size_t n) {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1F);
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        /* v <= 0x1F as unsigned bytes: max(v, 0x1F) == 0x1F (bytes beyond ASCII are written as they are) */
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+        i += 16;
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c == '"' || c == '\\') return i;
+    }
+    return n;
+}
+
 static int write_escaped(Buf *b, const char *p, size_t n) {
     static const char hex[] = "0123456789abcdef";
     TRY(buf_reserve(b, n + 2));
     b->p[b->n++] = '"';
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = plain_until(p, 0, n); i < n; i = plain_until(p, i + 1, n)) {
         unsigned char c = (unsigned char)p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
         TRY(buf_put(b, p + run, i - run));
         run = i + 1;
         char e[7] = {'\\', 0};

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from medhub.config import Settings
-from medhub.privacy.keys import KeyStore, key_store, keyed_digest, pseudonym
+from medhub.privacy.keys import KeyedHmac, KeyStore, key_store
 
 # The date shift: minus SHIFT_MIN_DAYS .. minus SHIFT_MAX_DAYS (dates only ever move back,
 # so no shifted date lands in the future).
@@ -50,29 +50,29 @@ class SourceSecrets:
 
     def __init__(self, store: KeyStore, source: str) -> None:
         self.source = source
-        self._pkey = store.key(source, "pseudonym")
-        self._dkey = store.key(source, "date-shift")
-        self._ukey = store.key(source, "uid")
+        self._pkey = KeyedHmac(store.key(source, "pseudonym"))
+        self._dkey = KeyedHmac(store.key(source, "date-shift"))
+        self._ukey = KeyedHmac(store.key(source, "uid"))
         self.patient = lru_cache(maxsize=65536)(self._patient)
         self.shift_days = lru_cache(maxsize=65536)(self._shift_days)
         self.uid = lru_cache(maxsize=262144)(self._uid)
 
     def pseudonym(self, value: str, kind: str = "id", length: int = 32) -> str:
-        return pseudonym(self._pkey, value, kind, length)
+        return self._pkey.pseudonym(value, kind, length)
 
     def _patient(self, local_id: str) -> str:
         """The patient's pseudonym (same for every modality of this source)."""
-        return pseudonym(self._pkey, local_id.strip(), "patient", 32)
+        return self._pkey.pseudonym(local_id.strip(), "patient", 32)
 
     def _shift_days(self, local_id: str) -> int:
         """The patient's secret date shift in days (negative)."""
-        n = int.from_bytes(keyed_digest(self._dkey, "date-shift", local_id.strip())[:8], "big")
+        n = int.from_bytes(self._dkey.digest("date-shift", local_id.strip())[:8], "big")
         return -(SHIFT_MIN_DAYS + n % (SHIFT_MAX_DAYS - SHIFT_MIN_DAYS + 1))
 
     def _uid(self, uid: str) -> str:
         """A valid, deterministic replacement UID: 2.25.<decimal of 120 bits of HMAC>."""
         uid = uid.strip().rstrip("\x00")
-        n = int.from_bytes(keyed_digest(self._ukey, "uid", uid)[:15], "big")
+        n = int.from_bytes(self._ukey.digest("uid", uid)[:15], "big")
         return f"2.25.{n}"
 
 

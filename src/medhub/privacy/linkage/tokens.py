@@ -25,7 +25,6 @@ an id other than a Korean RRN, its one-digit deletions.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import itertools
 import multiprocessing
 from collections.abc import Iterable, Mapping
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from medhub.privacy.keys import KeyedHmac
 from medhub.privacy.linkage import normalize as nz
 
 MIN_ENTROPY_BITS = 12.0
@@ -292,22 +292,14 @@ def _rrn_parts(d: str) -> tuple[str, str, str] | None:
 
 
 def hmac_sha256_many(key: bytes, prefix: bytes, messages: Iterable[str]) -> list[bytes]:
-    """HMAC-SHA256(key, prefix + m) for each message m (UTF-8), exactly as `hmac.digest` computes it.
-
-    RFC 2104 with the keyed inner and outer SHA-256 states computed once and copied per message
-    (two compression rounds per short message instead of four, and no per-call key set-up):
-    about 2.5x faster than calling `hmac.digest` in a loop.
-    """
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    inner.update(prefix)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-    icopy, ocopy = inner.copy, outer.copy
+    """HMAC-SHA256(key, prefix + m) for each message m (UTF-8), exactly as `hmac.digest` computes it,
+    with the key's states and the prefix hashed once (`keys.KeyedHmac`): about 2.5x faster than
+    calling `hmac.digest` in a loop."""
+    keyed = KeyedHmac(key, prefix)
+    icopy, ocopy = keyed.inner, keyed.outer
     out: list[bytes] = []
     append = out.append
-    for m in _encoded(messages):  # a plain loop: no per-message function call
+    for m in _encoded(messages):  # `keyed.raw` inlined: no function call per message
         h = icopy()
         h.update(m)
         o = ocopy()
@@ -323,9 +315,6 @@ def _encoded(messages: Iterable[str]) -> list[bytes]:
         return []
     parts = "\0".join(msgs).encode().split(b"\0")
     return parts if len(parts) == len(msgs) else [m.encode() for m in msgs]
-
-
-_BLOCK = 64  # SHA-256 block size in bytes
 
 
 def _token_ints(key: bytes, name: str, columns: list[np.ndarray]) -> np.ndarray:
