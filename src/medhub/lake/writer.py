@@ -170,7 +170,7 @@ class _FhirPartition(_StagedFile):
         text = rows.joined_text()
         # The string column's offsets: the running total of the rows' lengths; 32-bit where the
         # text allows (the column's own type: no cast, no copy of the text).
-        wide = len(text) >= 2**31
+        wide = rows.text_bytes >= 2**31
         offsets = np.zeros(n + 1, dtype=np.int64 if wide else np.int32)
         np.cumsum(np.fromiter(map(len, rows.texts), dtype=np.int64, count=n), out=offsets[1:])
         if not wide:

@@ -17,6 +17,10 @@
      duplicate keys, or a date-like value with characters beyond ASCII, or one a hook failed on.
    The Python path then does to that entry exactly what it always did.
 
+   Each row the pass writes carries the SHA-256 digest of its JSON (the lake's content hash),
+   computed here with OpenSSL's libcrypto where the build found its headers (MEDHUB_OPENSSL), else
+   None, and the lake hashes the JSON itself.
+
    Kinds of key (must match deid.fhir_elements): PLAIN 0, DATE 1, TEXT 2, IDENT 3, NOTE 4, DROP 5,
    UID 6, SKIP 7, CONTAINED 8, META 9. */
 
