@@ -55,8 +55,8 @@ class FhirRows:
     """The buffered rows of one resource type: the key columns as lists, the resources' JSON and
     their content hashes (32-byte digests) as the bytes objects they came in, joined once when the
     rows are written (`joined_text`, `joined_digests`: appending each to one growing buffer cost a
-    copy of the buffer at each growth); `text_bytes` is their JSON's length in all, and
-    `pending_bytes` what the rows count against the writer's memory budget."""
+    copy of the buffer at each growth); `pending_bytes` is what the rows count against the
+    writer's memory budget."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
@@ -64,7 +64,6 @@ class FhirRows:
         self.last_updated: list[str | None] = []
         self.texts: list[bytes] = []
         self.digests: list[bytes] = []
-        self.text_bytes = 0
         self.pending = 0
         self.pending_bytes = 0
 
@@ -75,7 +74,6 @@ class FhirRows:
         self.last_updated = []
         self.texts = []
         self.digests = []
-        self.text_bytes = 0
         self.pending = 0
         self.pending_bytes = 0
 
@@ -152,9 +150,7 @@ def _buffer_row(
     rows.last_updated.append(last_updated)
     rows.digests.append(digest)
     rows.texts.append(text)
-    size = len(text)
-    rows.text_bytes += size
-    n = size + ROW_OVERHEAD
+    n = len(text) + ROW_OVERHEAD
     rows.pending += 1
     rows.pending_bytes += n
     return rtype, n

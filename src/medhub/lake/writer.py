@@ -168,19 +168,12 @@ class _FhirPartition(_StagedFile):
     def _table(self) -> pa.Table:
         rows, n = self.buffer, self.buffer.pending
         text = rows.joined_text()
-        # The string column's offsets: the running total of the rows' lengths; 32-bit where the
-        # text allows (the column's own type: no cast, no copy of the text).
-        wide = rows.text_bytes >= 2**31
-        offsets = np.zeros(n + 1, dtype=np.int64 if wide else np.int32)
+        if len(text) >= 2**31:  # a string column's offsets are 32-bit; row groups stay far below this
+            raise ValueError(f"{len(text)} bytes of {self.resource_type} JSON in one row group: over 2 GiB")
+        # The string column's offsets: the running total of the rows' lengths, in its own 32 bits.
+        offsets = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(np.fromiter(map(len, rows.texts), dtype=np.int64, count=n), out=offsets[1:])
-        if not wide:
-            resource = pa.Array.from_buffers(
-                pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
-            )
-        else:
-            resource = pa.Array.from_buffers(
-                pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
-            ).cast(pa.string())
+        resource = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
         hexes = rows.joined_digests().hex().encode()  # sha256 digests as the column's hex strings
         hash_offsets = pa.array(range(0, 64 * n + 1, 64), pa.int32())
         content_hash = pa.Array.from_buffers(
